@@ -1,0 +1,1 @@
+"""Data preparation: IEMOCAP, MUSAN and LibriSpeech manifests, and synthetic stand-ins."""

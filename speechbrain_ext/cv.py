@@ -1,0 +1,170 @@
+"""Fold runner: runs a recipe over every fold of a scheme, then summarises.
+
+::
+
+    python -m speechbrain_ext.cv RECIPE_SCRIPT HPARAMS --folds session5 \\
+        [--fold_ids 1,2] [--cv_folder DIR] [--launcher "torchrun --nproc_per_node=2"] \\
+        [--summarize_only] [recipe overrides, e.g. --data_folder=... --number_of_epochs=5]
+
+Each fold runs as ``RECIPE_SCRIPT HPARAMS --fold_scheme=S --fold=K
+--output_folder=CV_FOLDER/foldK [overrides]`` in its own process. A fold is
+finished when its ``predictions.json`` exists (the recipe writes it atomically
+after testing); a rerun skips finished folds and resumes the first unfinished
+one from its last checkpoint. Finally ``CV_FOLDER`` receives ``summary.json``,
+``summary.md`` (mean ± std over folds, and pooled over all predictions, per test
+condition) and ``confusion.png`` (pooled, first condition).
+
+Example
+-------
+>>> import tempfile, os
+>>> from speechbrain_ext.metrics import write_predictions
+>>> cv_dir = tempfile.mkdtemp()
+>>> for k, pred in ((1, "ang"), (2, "hap")):
+...     os.makedirs(f"{cv_dir}/fold{k}")
+...     write_predictions(f"{cv_dir}/fold{k}/predictions.json",
+...         [{"id": f"u{k}a", "emo": "ang", "emo_pred": pred},
+...          {"id": f"u{k}b", "emo": "hap", "emo_pred": "hap"}])
+>>> s = summarize_folds(cv_dir, "speaker10", [1, 2], name="demo")
+>>> s["conditions"]["clean"]["mean"]["WA"], s["conditions"]["clean"]["pooled"]["WA"]
+(75.0, 75.0)
+>>> s["complete"]
+False
+"""
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+from collections import OrderedDict
+
+from speechbrain_ext.folds import N_FOLDS, SPEAKER_INDEPENDENT
+from speechbrain_ext.metrics import read_predictions, summarize
+from speechbrain_ext.reports import format_summary_markdown, plot_confusion
+
+logger = logging.getLogger(__name__)
+PREDICTIONS = "predictions.json"
+
+
+def fold_folder(cv_folder, fold):
+    """Output folder of one fold."""
+    return os.path.join(cv_folder, f"fold{fold}")
+
+
+def run_fold(script, hparams, scheme, fold, cv_folder, overrides, launcher):
+    """Run one fold unless finished; raises ``subprocess.CalledProcessError`` on failure."""
+    out = fold_folder(cv_folder, fold)
+    if os.path.exists(os.path.join(out, PREDICTIONS)):
+        logger.info("fold %d: finished earlier, skipped", fold)
+        return False
+    cmd = launcher + [script, hparams, f"--fold_scheme={scheme}", f"--fold={fold}",
+                      f"--output_folder={out}"] + list(overrides)
+    logger.info("fold %d: %s", fold, shlex.join(cmd))
+    subprocess.run(cmd, check=True)
+    if not os.path.exists(os.path.join(out, PREDICTIONS)):
+        raise RuntimeError(f"fold {fold} ended without writing {out}/{PREDICTIONS}")
+    return True
+
+
+def _mean_std(values):
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize_folds(cv_folder, scheme, folds, name=""):
+    """Summarise the ``predictions.json`` of finished folds; writes nothing."""
+    by_condition = OrderedDict()
+    for fold in folds:
+        for row in read_predictions(os.path.join(fold_folder(cv_folder, fold), PREDICTIONS)):
+            cond = row.get("condition", "clean")
+            by_condition.setdefault(cond, OrderedDict()).setdefault(fold, []).append(row)
+    conditions = OrderedDict()
+    for cond, per_fold_rows in by_condition.items():
+        per_fold = {fold: summarize(rows) for fold, rows in per_fold_rows.items()}
+        metrics = [m for m in ("WA", "UA", "WER") if all(m in s for s in per_fold.values())]
+        stats = {m: _mean_std([s[m] for s in per_fold.values()]) for m in metrics}
+        pooled = summarize([r for rows in per_fold_rows.values() for r in rows])
+        conditions[cond] = {
+            "per_fold": {str(f): {"n": s["n"], **{m: s[m] for m in metrics}}
+                         for f, s in per_fold.items()},
+            "mean": {m: v[0] for m, v in stats.items()},
+            "std": {m: v[1] for m, v in stats.items()},
+            "pooled": pooled,
+        }
+    return {
+        "name": name,
+        "scheme": scheme,
+        "folds": list(folds),
+        "n_folds_in_scheme": N_FOLDS[scheme],
+        "complete": sorted(folds) == list(range(1, N_FOLDS[scheme] + 1)),
+        "speaker_independent": SPEAKER_INDEPENDENT[scheme],
+        "conditions": conditions,
+    }
+
+
+def write_summary(cv_folder, summary):
+    """Write summary.json, summary.md and confusion.png; returns the markdown."""
+    with open(os.path.join(cv_folder, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    markdown = format_summary_markdown(summary)
+    with open(os.path.join(cv_folder, "summary.md"), "w") as f:
+        f.write(markdown)
+    first = next(iter(summary["conditions"].values()))["pooled"]
+    plot_confusion(first["confusion"], first["labels"], os.path.join(cv_folder, "confusion.png"),
+                   title=f"{summary['name']} ({summary['scheme']}, pooled, % of true class)")
+    return markdown
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Run a recipe over cross-validation folds and summarise the results.",
+        epilog="Unknown options are passed to the recipe as hparams overrides.")
+    parser.add_argument("script", help="recipe training script, e.g. recipes/baselines/train_ser.py")
+    parser.add_argument("hparams", help="its hparams YAML")
+    parser.add_argument("--folds", required=True, choices=sorted(N_FOLDS), help="fold scheme")
+    parser.add_argument("--fold_ids", default=None,
+                        help="comma-separated subset of folds to run (default: all)")
+    parser.add_argument("--cv_folder", default=None,
+                        help="default: results/cv/<hparams name>/<scheme>")
+    parser.add_argument("--launcher", default=shlex.quote(sys.executable),
+                        help="command that runs the script (e.g. 'torchrun --nproc_per_node=4')")
+    parser.add_argument("--summarize_only", action="store_true",
+                        help="only (re)write the summary of the folds already finished")
+    args, overrides = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[cv] %(message)s")
+
+    name = os.path.splitext(os.path.basename(args.hparams))[0]
+    cv_folder = args.cv_folder or os.path.join("results", "cv", name, args.folds)
+    folds = (list(range(1, N_FOLDS[args.folds] + 1)) if args.fold_ids is None
+             else [int(k) for k in args.fold_ids.split(",")])
+    bad = [k for k in folds if not 1 <= k <= N_FOLDS[args.folds]]
+    if bad:
+        parser.error(f"--fold_ids {bad} out of range for {args.folds} (1..{N_FOLDS[args.folds]})")
+    os.makedirs(cv_folder, exist_ok=True)
+
+    if args.summarize_only:
+        folds = [k for k in folds
+                 if os.path.exists(os.path.join(fold_folder(cv_folder, k), PREDICTIONS))]
+        if not folds:
+            print(f"error: no finished fold in {cv_folder}", file=sys.stderr)
+            return 2
+    else:
+        for fold in folds:
+            try:
+                run_fold(args.script, args.hparams, args.folds, fold, cv_folder, overrides,
+                         shlex.split(args.launcher))
+            except (subprocess.CalledProcessError, RuntimeError) as err:
+                print(f"error: fold {fold} failed ({err}); finished folds are kept, rerun "
+                      "the same command to resume", file=sys.stderr)
+                return 1
+    markdown = write_summary(cv_folder, summarize_folds(cv_folder, args.folds, folds, name))
+    print(markdown)
+    print(f"[cv] summary written to {cv_folder}/summary.md, summary.json, confusion.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

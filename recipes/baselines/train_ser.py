@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""SER baseline on IEMOCAP: encoder -> mean pooling -> linear, one fold of a CV scheme.
+
+The model of the upstream SpeechBrain IEMOCAP wav2vec2 recipe (and the SER baseline
+of Bansal et al. 2023). The encoder is chosen in YAML:
+
+> python train_ser.py hparams/ser_w2v2.yaml --data_folder=/path/to/IEMOCAP_full_release
+> python train_ser.py hparams/ser_crnn.yaml --data_folder=/path/to/IEMOCAP_full_release
+
+One run trains and tests one fold (``--fold_scheme`` session5 / speaker10 / random5,
+``--fold`` from 1). All folds, with a summary: ``python -m speechbrain_ext.cv
+recipes/baselines/train_ser.py hparams/ser_crnn.yaml --folds session5 --data_folder=...``.
+The model is selected on the validation set of the fold, never on its test set.
+"""
+
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process, run_on_main
+
+from data_prep.iemocap_prepare import prepare_iemocap
+from speechbrain_ext.folds import write_fold_manifests
+from speechbrain_ext.metrics import write_predictions
+
+
+class EmotionBrain(sb.Brain):
+    """Utterance-level emotion classifier on top of a frame-level encoder."""
+
+    def compute_forward(self, batch, stage):
+        """wav -> encoder frames -> mean over valid frames -> log-probabilities."""
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        frames = self.modules.encoder(wavs, lens)
+        pooled = self.hparams.mean_pooling(frames, lens).squeeze(1)
+        return self.hparams.log_softmax(self.modules.classifier(pooled))
+
+    def compute_objectives(self, predictions, batch, stage):
+        """NLL of the emotion; keeps error stats and, at test time, the predictions."""
+        emo, _ = batch.emo_encoded
+        emo = emo.squeeze(1)
+        loss = self.hparams.compute_cost(predictions, emo)
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics.append(batch.id, predictions, emo)
+        if stage == sb.Stage.TEST:
+            predicted = self.label_encoder.decode_ndim(predictions.argmax(dim=-1).cpu())
+            for uid, spk, true, pred in zip(batch.id, batch.speaker, batch.emo, predicted):
+                self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred})
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        """Fresh statistics for each stage."""
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics = self.hparams.error_stats()
+        self.test_rows = []
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Anneal, log and checkpoint after validation; write predictions after test."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = {"loss": stage_loss, "error_rate": self.error_metrics.summarize("average")}
+        if stage == sb.Stage.VALID:
+            old_lr, new_lr = self.hparams.lr_annealing(stats["error_rate"])
+            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+            log = {"epoch": epoch, "lr": old_lr}
+            if self.encoder_optimizer is not None:
+                old_lr_enc, new_lr_enc = self.hparams.lr_annealing_encoder(stats["error_rate"])
+                sb.nnet.schedulers.update_learning_rate(self.encoder_optimizer, new_lr_enc)
+                log["lr_encoder"] = old_lr_enc
+            self.hparams.train_logger.log_stats(
+                log, train_stats={"loss": self.train_loss}, valid_stats=stats
+            )
+            self.checkpointer.save_and_keep_only(meta=stats, min_keys=["error_rate"])
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
+            )
+            if if_main_process():
+                write_predictions(self.hparams.predictions_file, self.test_rows)
+
+    def init_optimizers(self):
+        """One optimizer for the head and, unless frozen, one for the encoder (own lr)."""
+        self.optimizer = self.hparams.opt_class(self.modules.classifier.parameters())
+        self.optimizers_dict = {"model": self.optimizer}
+        self.checkpointer.add_recoverable("optimizer", self.optimizer)
+        self.encoder_optimizer = None
+        encoder_params = [p for p in self.modules.encoder.parameters() if p.requires_grad]
+        if encoder_params:
+            self.encoder_optimizer = self.hparams.encoder_opt_class(encoder_params)
+            self.optimizers_dict["encoder"] = self.encoder_optimizer
+            self.checkpointer.add_recoverable("encoder_optimizer", self.encoder_optimizer)
+
+
+def dataio_prep(hparams):
+    """Train / valid / test datasets of the fold, and the emotion label encoder."""
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav):
+        return sb.dataio.dataio.read_audio(wav)
+
+    label_encoder = sb.dataio.encoder.CategoricalEncoder()
+
+    @sb.utils.data_pipeline.takes("emo")
+    @sb.utils.data_pipeline.provides("emo_encoded")
+    def label_pipeline(emo):
+        return label_encoder.encode_label_torch(emo)
+
+    datasets = {}
+    for split in ("train", "valid", "test"):
+        datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
+            json_path=hparams[f"{split}_annotation"],
+            replacements={"data_root": hparams["data_folder"]},
+            dynamic_items=[audio_pipeline, label_pipeline],
+            output_keys=["id", "sig", "emo_encoded", "emo", "speaker"],
+        )
+    # A fixed label order (from the YAML), identical in every fold.
+    label_encoder.load_or_create(
+        path=f"{hparams['save_folder']}/label_encoder.txt",
+        from_iterables=[hparams["emotions"]],
+    )
+    return datasets, label_encoder
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file) as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+
+    if not hparams["skip_prep"]:
+        run_on_main(prepare_iemocap, kwargs={
+            "data_folder": hparams["data_folder"],
+            "output_folder": hparams["prep_folder"],
+            "classes": hparams["emotions"],
+            "merge": hparams["merge"],
+            "improvised_only": hparams["improvised_only"],
+            "drop_no_transcript": hparams["drop_no_transcript"],
+            "max_duration": hparams["max_duration"],
+        })
+        run_on_main(write_fold_manifests, kwargs={
+            "data_json": f"{hparams['prep_folder']}/data.json",
+            "scheme": hparams["fold_scheme"],
+            "fold": hparams["fold"],
+            "output_folder": hparams["output_folder"],
+            "seed": hparams["fold_seed"],
+        })
+    datasets, label_encoder = dataio_prep(hparams)
+
+    brain = EmotionBrain(
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.label_encoder = label_encoder
+    brain.fit(
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_options"],
+        valid_loader_kwargs=hparams["test_dataloader_options"],
+    )
+    # Best epoch on the validation set, then the test fold.
+    brain.evaluate(
+        datasets["test"],
+        min_key="error_rate",
+        test_loader_kwargs=hparams["test_dataloader_options"],
+    )

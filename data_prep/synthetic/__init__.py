@@ -4,7 +4,14 @@
 ``DIR/IEMOCAP_full_release``, ``DIR/musan`` and ``DIR/LibriSpeech``. Each corpus is
 written to a temporary folder and renamed when complete, and a stamp in
 ``DIR/synthetic_corpora.json`` records (size, seed, version): a rerun with the
-same settings reuses the corpus, other settings rewrite it. Same seed, same bytes.
+same settings reuses the corpus, other settings rewrite it.
+
+Reproducibility: the same seed gives the same corpus content (turn ids, labels,
+texts, prosody settings, noise and music signals, file lists). eSpeak NG's speech
+itself varies by a few samples between identical calls (measured: up to about
+16 samples, 1 ms, per sentence, also with a fresh engine), so synthesised wavs
+and the timestamps derived from their lengths are not byte-identical across
+runs; the cache makes every rerun byte-identical.
 
 Example
 -------

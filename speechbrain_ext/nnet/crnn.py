@@ -4,13 +4,15 @@ Waveform in, frame embeddings out, with the call signature of SpeechBrain's
 ``Wav2Vec2`` wrapper (``encoder(wavs, wav_lens)``), so a YAML can swap one for
 the other without touching a training script.
 
-    wav -> 40 log-mel (25 ms / 10 ms) -> per-utterance mean/variance norm
+    wav -> 40 log-mel (25 ms / 10 ms) -> mean/variance normalisation
         -> Conv1d (kernel 5, stride = time subsampling) + BatchNorm + ReLU
         -> N-layer bidirectional GRU -> (batch, frames / subsampling, 2 * rnn_size)
 
 With the defaults (256 conv channels, subsampling 3, 3 x BiGRU 160) it has about
 1.4 M parameters: the size measured in DESIGN.md section 6 to reach about 20 %
-WER with CTC on the synthetic corpus.
+WER with CTC on the synthetic corpus. Normalisation is ``global`` (running
+statistics, padding excluded) by default: ``sentence`` normalisation would remove
+the loudness of each utterance, a strong emotion cue.
 
 Example
 -------
@@ -48,13 +50,16 @@ class LogMelCRNN(torch.nn.Module):
         Dropout between GRU layers.
     sample_rate : int
         Sampling rate of the input waveforms.
+    normalization : str
+        ``global`` (running statistics over training data) or ``sentence``
+        (per utterance), as in ``speechbrain.processing.features.InputNormalization``.
     """
 
     def __init__(self, n_mels=40, conv_channels=256, subsampling=3, rnn_layers=3,
-                 rnn_size=160, dropout=0.15, sample_rate=16000):
+                 rnn_size=160, dropout=0.15, sample_rate=16000, normalization="global"):
         super().__init__()
         self.fbank = Fbank(n_mels=n_mels, sample_rate=sample_rate)
-        self.norm = InputNormalization(norm_type="sentence")
+        self.norm = InputNormalization(norm_type=normalization)
         self.conv = torch.nn.Sequential(
             torch.nn.Conv1d(n_mels, conv_channels, kernel_size=5, stride=subsampling,
                             padding=2),

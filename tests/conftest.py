@@ -1,0 +1,60 @@
+"""Shared fixtures: the tiny synthetic corpora, a tiny random wav2vec2 folder, recipe runs."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def corpora(tmp_path_factory):
+    """The tiny synthetic IEMOCAP, MUSAN and LibriSpeech (generated once per test session)."""
+    from data_prep.synthetic import generate
+
+    return generate(str(tmp_path_factory.mktemp("synthetic")), size="tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def iemocap(corpora):
+    return corpora["iemocap"]
+
+
+def tree_hash(root):
+    """sha256 over every file's relative path and bytes under ``root``."""
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            digest.update(os.path.relpath(path, root).encode())
+            with open(path, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def tiny_wav2vec2(tmp_path_factory):
+    """A randomly initialised, tiny HF wav2vec2 saved as a local model folder."""
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    folder = str(tmp_path_factory.mktemp("tiny_wav2vec2"))
+    config = Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(32, 32), conv_stride=(5, 4), conv_kernel=(10, 8),
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, vocab_size=32,
+    )
+    Wav2Vec2Model(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor().save_pretrained(folder)
+    return folder
+
+
+def run_recipe(script, hparams, *overrides, cwd=None, timeout=600):
+    """Run a recipe script as a user would; returns the CompletedProcess (output captured)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    cmd = [sys.executable, os.path.join(REPO, script), os.path.join(REPO, hparams), *overrides]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)

@@ -1,0 +1,85 @@
+"""Every hparams file of every recipe runs with --debug on the tiny synthetic corpus;
+an interrupted run resumes from its last checkpoint."""
+
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, run_recipe, tree_hash
+
+HPARAMS = sorted(os.path.relpath(p, REPO) for p in glob.glob(f"{REPO}/recipes/*/hparams/*.yaml"))
+
+
+def _script_for(hparams):
+    """The recipe's script: train_<task>.py whose task starts the YAML name, else the only one."""
+    folder = os.path.dirname(os.path.dirname(hparams))
+    scripts = sorted(glob.glob(f"{REPO}/{folder}/train*.py"))
+    return os.path.relpath(scripts[0], REPO)
+
+
+def _tiny_overrides(hparams, tiny_wav2vec2):
+    """Local tiny stand-ins for the hub models named in a YAML."""
+    text = open(os.path.join(REPO, hparams)).read()
+    extra = []
+    if re.search(r"^wav2vec2_hub:", text, re.M):
+        extra += [f"--wav2vec2_hub={tiny_wav2vec2}", "--encoder_dim=32"]
+    return extra
+
+
+def test_every_recipe_has_hparams():
+    assert "recipes/baselines/hparams/ser_crnn.yaml" in HPARAMS
+    assert "recipes/baselines/hparams/ser_w2v2.yaml" in HPARAMS
+
+
+@pytest.mark.parametrize("hparams", HPARAMS)
+def test_debug_run(hparams, iemocap, tiny_wav2vec2, tmp_path):
+    before = tree_hash(iemocap)
+    out = tmp_path / "out"
+    proc = run_recipe(_script_for(hparams), hparams, f"--data_folder={iemocap}",
+                      f"--output_folder={out}", "--debug", "--fold_scheme=speaker10",
+                      "--fold=3", *_tiny_overrides(hparams, tiny_wav2vec2), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.load(open(out / "predictions.json"))
+    assert rows and {"id", "speaker", "emo", "emo_pred"} <= set(rows[0])
+    assert {r["speaker"] for r in rows} == {"Ses02F"}  # speaker10 fold 3
+    assert {r["emo_pred"] for r in rows} <= {"ang", "hap", "neu", "sad"}
+    assert "epoch: 1" in (out / "train_log.txt").read_text()
+    assert tree_hash(iemocap) == before  # the corpus is read-only to recipes too
+
+
+def _epochs(log_path):
+    return [int(m) for m in re.findall(r"^epoch: (\d+),", open(log_path).read(), re.M)]
+
+
+def test_killed_run_resumes_from_last_checkpoint(iemocap, tmp_path):
+    """Kill a run during epoch 2 (after epoch 1's checkpoint), rerun: epoch 1 is not redone."""
+    out = tmp_path / "out"
+    args = ["recipes/baselines/train_ser.py", "recipes/baselines/hparams/ser_crnn.yaml",
+            f"--data_folder={iemocap}", f"--output_folder={out}", "--number_of_epochs=3"]
+    console = tmp_path / "console.txt"
+    with open(console, "w") as sink:
+        proc = subprocess.Popen([sys.executable, *[os.path.join(REPO, a) for a in args[:2]],
+                                 *args[2:]], cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT)
+    log = out / "train_log.txt"
+    deadline = time.time() + 300
+    # SpeechBrain writes CKPT.yaml before the parameter files: wait until the epoch-1
+    # checkpoint is complete (logged before epoch 2 starts), then kill during epoch 2.
+    while time.time() < deadline and "Going into epoch 2" not in console.read_text():
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _epochs(log) == [1]
+    assert not (out / "predictions.json").exists()  # it really was cut short
+
+    done = run_recipe(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _epochs(log) == [1, 2, 3]  # resumed at epoch 2, epoch 1 trained once
+    assert (out / "predictions.json").exists()

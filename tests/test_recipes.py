@@ -83,3 +83,12 @@ def test_killed_run_resumes_from_last_checkpoint(iemocap, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert _epochs(log) == [1, 2, 3]  # resumed at epoch 2, epoch 1 trained once
     assert (out / "predictions.json").exists()
+
+
+def test_recipe_with_wrong_data_folder_fails_clearly(tmp_path):
+    proc = run_recipe("recipes/baselines/train_ser.py", "recipes/baselines/hparams/ser_crnn.yaml",
+                      f"--data_folder={tmp_path}/nowhere", f"--output_folder={tmp_path}/out",
+                      "--debug", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert f"IEMOCAP folder not found: {tmp_path}/nowhere" in proc.stderr
+    assert not (tmp_path / "out" / "predictions.json").exists()

@@ -90,5 +90,5 @@ def test_recipe_with_wrong_data_folder_fails_clearly(tmp_path):
                       f"--data_folder={tmp_path}/nowhere", f"--output_folder={tmp_path}/out",
                       "--debug", cwd=tmp_path)
     assert proc.returncode != 0
-    assert f"IEMOCAP folder not found: {tmp_path}/nowhere" in proc.stderr
+    assert f"IEMOCAP folder not found: {tmp_path}/nowhere" in proc.stdout + proc.stderr
     assert not (tmp_path / "out" / "predictions.json").exists()

@@ -8,6 +8,7 @@ import soundfile as sf
 
 from conftest import tree_hash
 from data_prep.synthetic import generate, iemocap, librispeech, musan
+from data_prep.synthetic.iemocap import SIZES as IEMOCAP_SIZES  # the fixture shadows `iemocap`
 
 
 def test_iemocap_layout_and_formats(iemocap):
@@ -49,11 +50,7 @@ def test_iemocap_holds_what_real_prep_meets(iemocap):
     assert len(set(labels) - transcribed) == 2  # turns without transcript (tiny spec)
     long_turns = [p for p in glob.glob(os.path.join(iemocap, "Session*/sentences/wav/*/*.wav"))
                   if sf.info(p).duration > 20.0]
-    assert len(long_turns) == len(iemocap_spec()["long_sessions"])
-
-
-def iemocap_spec():
-    return iemocap.SIZES["tiny"]
+    assert len(long_turns) == len(IEMOCAP_SIZES["tiny"]["long_sessions"])
 
 
 def test_speaker_voices_are_disjoint_across_corpora():

@@ -154,8 +154,7 @@ def build_noisy_testsets(manifest, noise_csvs, out, seed=0, conditions=tuple(CON
     files = {t: {row["ID"]: row["wav"] for row in pool.rows} for t, pool in mixer.pools.items()}
     manifests = {c: {} for c in conditions}
     for c in conditions:
-        if c != "clean":
-            os.makedirs(os.path.join(out, c), exist_ok=True)
+        os.makedirs(os.path.join(out, c) if c != "clean" else out, exist_ok=True)
     for uid in tqdm(ids, desc="noisy test sets", disable=len(ids) < 100):
         entry = data[uid]
         if "clean" in conditions:

@@ -24,32 +24,42 @@ def _script_for(hparams):
     return os.path.relpath(scripts[0], REPO)
 
 
-def _tiny_overrides(hparams, tiny_wav2vec2):
-    """Local tiny stand-ins for the hub models named in a YAML."""
+def _tiny_overrides(hparams, tiny_wav2vec2, corpora):
+    """Local tiny stand-ins for the hub models and the MUSAN folder named in a YAML."""
     text = open(os.path.join(REPO, hparams)).read()
     extra = []
     if re.search(r"^wav2vec2_hub:", text, re.M):
         extra += [f"--wav2vec2_hub={tiny_wav2vec2}", "--encoder_dim=32"]
+    if re.search(r"^musan_folder: !PLACEHOLDER", text, re.M):
+        extra += [f"--musan_folder={corpora['musan']}"]
     return extra
+
+
+def _yaml_conditions(hparams):
+    text = open(os.path.join(REPO, hparams)).read()
+    return re.search(r"^test_conditions: \[(.*)\]", text, re.M).group(1).split(", ")
 
 
 def test_every_recipe_has_hparams():
     assert "recipes/baselines/hparams/ser_crnn.yaml" in HPARAMS
+    assert "recipes/baselines/hparams/ser_crnn_noisy.yaml" in HPARAMS
     assert "recipes/baselines/hparams/ser_w2v2.yaml" in HPARAMS
 
 
 @pytest.mark.parametrize("hparams", HPARAMS)
-def test_debug_run(hparams, iemocap, tiny_wav2vec2, tmp_path):
+def test_debug_run(hparams, iemocap, corpora, tiny_wav2vec2, tmp_path):
     before = tree_hash(iemocap)
     out = tmp_path / "out"
     proc = run_recipe(_script_for(hparams), hparams, f"--data_folder={iemocap}",
                       f"--output_folder={out}", "--debug", "--fold_scheme=speaker10",
-                      "--fold=3", *_tiny_overrides(hparams, tiny_wav2vec2), cwd=tmp_path)
+                      "--fold=3", *_tiny_overrides(hparams, tiny_wav2vec2, corpora), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.load(open(out / "predictions.json"))
     assert rows and {"id", "speaker", "emo", "emo_pred"} <= set(rows[0])
     assert {r["speaker"] for r in rows} == {"Ses02F"}  # speaker10 fold 3
     assert {r["emo_pred"] for r in rows} <= {"ang", "hap", "neu", "sad"}
+    conditions = _yaml_conditions(hparams)
+    assert [r["condition"] for r in rows[::len(rows) // len(conditions)]] == conditions
     assert "epoch: 1" in (out / "train_log.txt").read_text()
     assert tree_hash(iemocap) == before  # the corpus is read-only to recipes too
 
@@ -92,3 +102,23 @@ def test_recipe_with_wrong_data_folder_fails_clearly(tmp_path):
     assert proc.returncode != 0
     assert f"IEMOCAP folder not found: {tmp_path}/nowhere" in proc.stdout + proc.stderr
     assert not (tmp_path / "out" / "predictions.json").exists()
+
+
+def test_clean_model_evaluated_under_noise_reports_each_condition(corpora, tmp_path):
+    out = tmp_path / "out"
+    args = [f"--data_folder={corpora['iemocap']}", f"--output_folder={out}", "--debug",
+            "--test_conditions=[clean,babble_5]"]
+    proc = run_recipe("recipes/baselines/train_ser.py", "recipes/baselines/hparams/ser_crnn.yaml",
+                      *args, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "need --musan_folder" in proc.stdout + proc.stderr
+    proc = run_recipe("recipes/baselines/train_ser.py", "recipes/baselines/hparams/ser_crnn.yaml",
+                      *args, f"--musan_folder={corpora['musan']}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.load(open(out / "predictions.json"))
+    by_condition = {c: sorted(r["id"] for r in rows if r["condition"] == c)
+                    for c in ("clean", "babble_5")}
+    assert by_condition["clean"] and by_condition["clean"] == by_condition["babble_5"]
+    noisy = json.load(open(out / "noisy_test" / "babble_5.json"))
+    assert set(noisy) == set(json.load(open(out / "test.json")))
+    assert (tmp_path / "musan_prep" / "speech_test.csv").exists()  # shared by the folds

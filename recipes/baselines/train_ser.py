@@ -11,6 +11,11 @@ One run trains and tests one fold (``--fold_scheme`` session5 / speaker10 / rand
 ``--fold`` from 1). All folds, with a summary: ``python -m speechbrain_ext.cv
 recipes/baselines/train_ser.py hparams/ser_crnn.yaml --folds session5 --data_folder=...``.
 The model is selected on the validation set of the fold, never on its test set.
+
+Noise (MUSAN): a YAML with ``wav_augment`` trains on noise (``ser_crnn_noisy.yaml``);
+``test_conditions`` lists the conditions of the fixed test matrix to evaluate on
+(``[clean]``, or up to all 7 with ``--musan_folder``); predictions then carry a
+``condition`` field and the fold runner reports one number per condition.
 """
 
 import sys
@@ -20,6 +25,8 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from data_prep.iemocap_prepare import prepare_iemocap
+from data_prep.musan_prepare import prepare_musan
+from data_prep.noisy_testsets import build_noisy_testsets
 from speechbrain_ext.folds import write_fold_manifests
 from speechbrain_ext.metrics import write_predictions
 
@@ -31,6 +38,8 @@ class EmotionBrain(sb.Brain):
         """wav -> encoder frames -> mean over valid frames -> log-probabilities."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
+        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+            wavs, lens = self.hparams.wav_augment(wavs, lens)
         frames = self.modules.encoder(wavs, lens)
         pooled = self.hparams.mean_pooling(frames, lens).squeeze(1)
         return self.hparams.log_softmax(self.modules.classifier(pooled))
@@ -39,13 +48,16 @@ class EmotionBrain(sb.Brain):
         """NLL of the emotion; keeps error stats and, at test time, the predictions."""
         emo, _ = batch.emo_encoded
         emo = emo.squeeze(1)
+        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+            emo = self.hparams.wav_augment.replicate_labels(emo)
         loss = self.hparams.compute_cost(predictions, emo)
         if stage != sb.Stage.TRAIN:
             self.error_metrics.append(batch.id, predictions, emo)
         if stage == sb.Stage.TEST:
             predicted = self.label_encoder.decode_ndim(predictions.argmax(dim=-1).cpu())
             for uid, spk, true, pred in zip(batch.id, batch.speaker, batch.emo, predicted):
-                self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred})
+                self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
+                                       "condition": self.test_condition})
         return loss
 
     def on_stage_start(self, stage, epoch=None):
@@ -55,7 +67,7 @@ class EmotionBrain(sb.Brain):
         self.test_rows = []
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Anneal, log and checkpoint after validation; write predictions after test."""
+        """Anneal, log and checkpoint after validation; keep the predictions after test."""
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
@@ -74,10 +86,10 @@ class EmotionBrain(sb.Brain):
             self.checkpointer.save_and_keep_only(meta=stats, min_keys=["error_rate"])
         else:
             self.hparams.train_logger.log_stats(
-                {"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
+                {"Epoch loaded": self.hparams.epoch_counter.current,
+                 "condition": self.test_condition}, test_stats=stats
             )
-            if if_main_process():
-                write_predictions(self.hparams.predictions_file, self.test_rows)
+            self.all_test_rows.extend(self.test_rows)
 
     def init_optimizers(self):
         """One optimizer for the head and, unless frozen, one for the encoder (own lr)."""
@@ -92,8 +104,8 @@ class EmotionBrain(sb.Brain):
             self.checkpointer.add_recoverable("encoder_optimizer", self.encoder_optimizer)
 
 
-def dataio_prep(hparams):
-    """Train / valid / test datasets of the fold, and the emotion label encoder."""
+def dataio_prep(hparams, test_manifests):
+    """Train / valid datasets, one test dataset per condition, and the label encoder."""
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
@@ -107,11 +119,14 @@ def dataio_prep(hparams):
     def label_pipeline(emo):
         return label_encoder.encode_label_torch(emo)
 
+    json_paths = {"train": hparams["train_annotation"], "valid": hparams["valid_annotation"]}
+    json_paths.update({f"test_{cond}": path for cond, path in test_manifests.items()})
     datasets = {}
-    for split in ("train", "valid", "test"):
+    for split, json_path in json_paths.items():
         datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
-            json_path=hparams[f"{split}_annotation"],
-            replacements={"data_root": hparams["data_folder"]},
+            json_path=json_path,
+            replacements={"data_root": hparams["data_folder"],
+                          "matrix_root": hparams["noisy_test_folder"]},
             dynamic_items=[audio_pipeline, label_pipeline],
             output_keys=["id", "sig", "emo_encoded", "emo", "speaker"],
         )
@@ -151,7 +166,28 @@ if __name__ == "__main__":
             "output_folder": hparams["output_folder"],
             "seed": hparams["fold_seed"],
         })
-    datasets, label_encoder = dataio_prep(hparams)
+    # MUSAN pools (noisy training and/or noisy test conditions) and the test matrix.
+    noisy_conditions = [c for c in hparams["test_conditions"] if c != "clean"]
+    if noisy_conditions and not hparams["musan_folder"]:
+        sys.exit(f"error: test_conditions {noisy_conditions} need --musan_folder=/path/to/musan")
+    if hparams["musan_folder"]:
+        run_on_main(prepare_musan, kwargs={
+            "musan_folder": hparams["musan_folder"],
+            "output_folder": hparams["musan_prep_folder"],
+            "test_fraction": hparams["noise_test_fraction"],
+            "seed": hparams["noise_seed"],
+        })
+    run_on_main(build_noisy_testsets, kwargs={
+        "manifest": hparams["test_annotation"],
+        "noise_csvs": hparams["musan_prep_folder"],
+        "out": hparams["noisy_test_folder"],
+        "seed": hparams["noise_seed"],
+        "conditions": hparams["test_conditions"],
+        "replacements": {"data_root": hparams["data_folder"]},
+    })
+    test_manifests = {c: f"{hparams['noisy_test_folder']}/{c}.json"
+                      for c in hparams["test_conditions"]}
+    datasets, label_encoder = dataio_prep(hparams, test_manifests)
 
     brain = EmotionBrain(
         modules=hparams["modules"],
@@ -167,9 +203,14 @@ if __name__ == "__main__":
         train_loader_kwargs=hparams["train_dataloader_options"],
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
-    # Best epoch on the validation set, then the test fold.
-    brain.evaluate(
-        datasets["test"],
-        min_key="error_rate",
-        test_loader_kwargs=hparams["test_dataloader_options"],
-    )
+    # Best epoch on the validation set, then the test fold under each condition.
+    brain.all_test_rows = []
+    for condition in hparams["test_conditions"]:
+        brain.test_condition = condition
+        brain.evaluate(
+            datasets[f"test_{condition}"],
+            min_key="error_rate",
+            test_loader_kwargs=hparams["test_dataloader_options"],
+        )
+    if if_main_process():  # written last: the fold runner takes it as "fold finished"
+        write_predictions(hparams["predictions_file"], brain.all_test_rows)

@@ -22,13 +22,10 @@ import sys
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import if_main_process
 
-from data_prep.iemocap_prepare import prepare_iemocap
-from data_prep.musan_prepare import prepare_musan
-from data_prep.noisy_testsets import build_noisy_testsets
-from speechbrain_ext.folds import write_fold_manifests
 from speechbrain_ext.metrics import write_predictions
+from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data
 
 
 class EmotionBrain(sb.Brain):
@@ -104,40 +101,6 @@ class EmotionBrain(sb.Brain):
             self.checkpointer.add_recoverable("encoder_optimizer", self.encoder_optimizer)
 
 
-def dataio_prep(hparams, test_manifests):
-    """Train / valid datasets, one test dataset per condition, and the label encoder."""
-
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
-        return sb.dataio.dataio.read_audio(wav)
-
-    label_encoder = sb.dataio.encoder.CategoricalEncoder()
-
-    @sb.utils.data_pipeline.takes("emo")
-    @sb.utils.data_pipeline.provides("emo_encoded")
-    def label_pipeline(emo):
-        return label_encoder.encode_label_torch(emo)
-
-    json_paths = {"train": hparams["train_annotation"], "valid": hparams["valid_annotation"]}
-    json_paths.update({f"test_{cond}": path for cond, path in test_manifests.items()})
-    datasets = {}
-    for split, json_path in json_paths.items():
-        datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
-            json_path=json_path,
-            replacements={"data_root": hparams["data_folder"],
-                          "matrix_root": hparams["noisy_test_folder"]},
-            dynamic_items=[audio_pipeline, label_pipeline],
-            output_keys=["id", "sig", "emo_encoded", "emo", "speaker"],
-        )
-    # A fixed label order (from the YAML), identical in every fold.
-    label_encoder.load_or_create(
-        path=f"{hparams['save_folder']}/label_encoder.txt",
-        from_iterables=[hparams["emotions"]],
-    )
-    return datasets, label_encoder
-
-
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
@@ -149,45 +112,8 @@ if __name__ == "__main__":
         overrides=overrides,
     )
 
-    if not hparams["skip_prep"]:
-        run_on_main(prepare_iemocap, kwargs={
-            "data_folder": hparams["data_folder"],
-            "output_folder": hparams["prep_folder"],
-            "classes": hparams["emotions"],
-            "merge": hparams["merge"],
-            "improvised_only": hparams["improvised_only"],
-            "drop_no_transcript": hparams["drop_no_transcript"],
-            "max_duration": hparams["max_duration"],
-        })
-        run_on_main(write_fold_manifests, kwargs={
-            "data_json": f"{hparams['prep_folder']}/data.json",
-            "scheme": hparams["fold_scheme"],
-            "fold": hparams["fold"],
-            "output_folder": hparams["output_folder"],
-            "seed": hparams["fold_seed"],
-        })
-    # MUSAN pools (noisy training and/or noisy test conditions) and the test matrix.
-    noisy_conditions = [c for c in hparams["test_conditions"] if c != "clean"]
-    if noisy_conditions and not hparams["musan_folder"]:
-        sys.exit(f"error: test_conditions {noisy_conditions} need --musan_folder=/path/to/musan")
-    if hparams["musan_folder"]:
-        run_on_main(prepare_musan, kwargs={
-            "musan_folder": hparams["musan_folder"],
-            "output_folder": hparams["musan_prep_folder"],
-            "test_fraction": hparams["noise_test_fraction"],
-            "seed": hparams["noise_seed"],
-        })
-    run_on_main(build_noisy_testsets, kwargs={
-        "manifest": hparams["test_annotation"],
-        "noise_csvs": hparams["musan_prep_folder"],
-        "out": hparams["noisy_test_folder"],
-        "seed": hparams["noise_seed"],
-        "conditions": hparams["test_conditions"],
-        "replacements": {"data_root": hparams["data_folder"]},
-    })
-    test_manifests = {c: f"{hparams['noisy_test_folder']}/{c}.json"
-                      for c in hparams["test_conditions"]}
-    datasets, label_encoder = dataio_prep(hparams, test_manifests)
+    test_manifests = prepare_fold_data(hparams)  # prep, fold, MUSAN, test matrix
+    datasets, label_encoder = emotion_datasets(hparams, test_manifests)
 
     brain = EmotionBrain(
         modules=hparams["modules"],
@@ -205,7 +131,7 @@ if __name__ == "__main__":
     )
     # Best epoch on the validation set, then the test fold under each condition.
     brain.all_test_rows = []
-    for condition in hparams["test_conditions"]:
+    for condition in test_manifests:
         brain.test_condition = condition
         brain.evaluate(
             datasets[f"test_{condition}"],

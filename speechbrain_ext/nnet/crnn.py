@@ -70,6 +70,15 @@ class LogMelCRNN(torch.nn.Module):
                        num_layers=rnn_layers, bidirectional=True, dropout=dropout)
         self.output_size = 2 * rnn_size
 
+    def get_extra_state(self):
+        """The running normalisation statistics: not parameters, so kept here to be
+        saved with the weights (a checkpoint of the state_dict would lose them)."""
+        return self.norm._statistics_dict() if self.norm is not None else {}
+
+    def set_extra_state(self, state):
+        if state and self.norm is not None:
+            self.norm._load_statistics_dict(state)
+
     def forward(self, wavs, wav_lens=None):
         """(batch, samples) -> (batch, frames, 2 * rnn_size); ``wav_lens`` relative (0-1]."""
         if wav_lens is None:

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""CoRNN (Huang et al.): 3-D log-mel -> BiLSTM -> Conformer -> FC -> softmax, on IEMOCAP.
+
+Paper: ``shared/papers/cornn_bilstm_conformer.txt``. The YAML names the feature
+step, the encoder (a chain of modules), the pooling and the classifier, so the
+ablations and the ACRNN baseline are YAMLs of this one script:
+
+> python train.py hparams/cornn.yaml --data_folder=/path/to/IEMOCAP_full_release
+> python train.py hparams/wo_conformer.yaml ...    # BiLSTM only
+> python train.py hparams/wo_bilstm.yaml ...       # Conformer only
+> python train.py hparams/acrnn.yaml ...           # ACRNN baseline (Chen et al. 2018)
+
+One run trains and tests one fold (``--fold_scheme=speaker10 --fold=K``); all ten:
+``python -m speechbrain_ext.cv recipes/cornn/train.py recipes/cornn/hparams/cornn.yaml
+--folds speaker10 --data_folder=...``. The model tested is the one of the last
+epoch, as in the paper, or (``select_on_valid: True``) the epoch with the lowest
+validation error; never a choice made on the test fold.
+"""
+
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process
+
+from speechbrain_ext.metrics import write_predictions
+from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data
+
+
+class CoRNNBrain(sb.Brain):
+    """Fixed-length 3-D log-mel -> encoder -> pooling over the utterance -> classifier."""
+
+    def compute_forward(self, batch, stage):
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        feats, feat_lens = self.modules.features(wavs, wav_lens)
+        frames = self.modules.encoder(feats)
+        pooled = self.modules.pooling(frames, feat_lens).squeeze(1)
+        return self.hparams.log_softmax(self.modules.classifier(pooled))
+
+    def compute_objectives(self, predictions, batch, stage):
+        emo, _ = batch.emo_encoded
+        emo = emo.squeeze(1)
+        loss = self.hparams.compute_cost(predictions, emo)
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics.append(batch.id, predictions, emo)
+        if stage == sb.Stage.TEST:
+            predicted = self.label_encoder.decode_ndim(predictions.argmax(dim=-1).cpu())
+            for uid, spk, true, pred in zip(batch.id, batch.speaker, batch.emo, predicted):
+                self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
+                                       "condition": self.test_condition})
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics = self.hparams.error_stats()
+        self.test_rows = []
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log and checkpoint after validation; keep the predictions after test."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = {"loss": stage_loss, "error_rate": self.error_metrics.summarize("average")}
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch}, train_stats={"loss": self.train_loss}, valid_stats=stats
+            )
+            # Keep the checkpoint the test will use: the best on validation, or the last.
+            keep = ({"min_keys": ["error_rate"]} if self.hparams.select_on_valid
+                    else {"max_keys": ["epoch"]})
+            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch), **keep)
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current,
+                 "condition": self.test_condition}, test_stats=stats
+            )
+            self.all_test_rows.extend(self.test_rows)
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file) as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+
+    test_manifests = prepare_fold_data(hparams)  # prep, fold, MUSAN, test matrix
+    datasets, label_encoder = emotion_datasets(hparams, test_manifests)
+
+    brain = CoRNNBrain(
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.label_encoder = label_encoder
+    brain.fit(
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_options"],
+        valid_loader_kwargs=hparams["test_dataloader_options"],
+    )
+    selection = {"min_key": "error_rate"} if hparams["select_on_valid"] else {"max_key": "epoch"}
+    brain.all_test_rows = []
+    for condition in test_manifests:
+        brain.test_condition = condition
+        brain.evaluate(datasets[f"test_{condition}"], **selection,
+                       test_loader_kwargs=hparams["test_dataloader_options"])
+    if if_main_process():  # written last: the fold runner takes it as "fold finished"
+        write_predictions(hparams["predictions_file"], brain.all_test_rows)

@@ -1,0 +1,91 @@
+"""Fixed-length log-mel features, optionally with deltas as channels ("3-D log-mel").
+
+    wav -> 40 log-mel (25 ms Hamming window, 10 ms shift; SpeechBrain ``Fbank``)
+        [-> delta, delta-delta (SpeechBrain ``Deltas``) as channels 2 and 3]
+        -> mean/variance normalisation (global running statistics, padding excluded)
+        -> cut or zero-padded to ``max_frames``  -> (batch, max_frames, n_mels, channels)
+
+Each utterance is processed on its own valid samples, so the features of an
+utterance do not depend on the other utterances of its batch (batch padding
+changes nothing); frames past its end are exact zeros, the normalised mean. The
+relative lengths returned count the utterance's own frames (at most
+``max_frames``), for padding-aware pooling.
+
+CoRNN and ACRNN use 300 frames (3 s) with deltas; the E-transformer 400 frames
+(4 s) without.
+
+Example
+-------
+>>> import torch
+>>> features = FixedLengthLogMel(max_frames=300, deltas=True)
+>>> feats, lens = features(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))
+>>> feats.shape, [round(x, 3) for x in lens.tolist()]
+(torch.Size([2, 300, 40, 3]), [0.337, 0.17])
+>>> bool((feats[1, 51:] == 0).all())
+True
+"""
+
+import torch
+from speechbrain.lobes.features import Fbank
+from speechbrain.processing.features import Deltas, InputNormalization
+
+
+class FixedLengthLogMel(torch.nn.Module):
+    """Log-mel (+ deltas) of each utterance, normalised, cut or zero-padded to a fixed length.
+
+    Arguments
+    ---------
+    n_mels : int
+        Number of mel filters.
+    max_frames : int
+        Frames kept (10 ms each): longer utterances are cut, shorter ones zero-padded.
+    deltas : bool
+        Add delta and delta-delta as two more channels.
+    sample_rate : int
+        Rate of the waveforms.
+    normalization : str or None
+        ``global`` (running statistics of the training data) or None.
+    """
+
+    def __init__(self, n_mels=40, max_frames=300, deltas=True, sample_rate=16000,
+                 normalization="global"):
+        super().__init__()
+        self.max_frames = max_frames
+        self.fbank = Fbank(n_mels=n_mels, sample_rate=sample_rate, win_length=25,
+                           hop_length=10)  # STFT window: Hamming (SpeechBrain's default)
+        self.deltas = Deltas(input_size=n_mels) if deltas else None
+        self.channels = 3 if deltas else 1
+        self.norm = InputNormalization(norm_type=normalization) if normalization else None
+
+    def get_extra_state(self):
+        """The running normalisation statistics: not parameters, so kept here to be
+        saved with the weights (a checkpoint of the state_dict would lose them)."""
+        return self.norm._statistics_dict() if self.norm is not None else {}
+
+    def set_extra_state(self, state):
+        if state and self.norm is not None:
+            self.norm._load_statistics_dict(state)
+
+    def forward(self, wavs, wav_lens):
+        """(batch, max_frames, n_mels, channels) features and their relative lengths."""
+        per_utt, frames = [], []
+        for wav, rel in zip(wavs, wav_lens.tolist()):
+            n = max(1, int(round(rel * wavs.shape[1])))
+            feats = self.fbank(wav[:n].unsqueeze(0))[0]  # (frames, n_mels), this utt only
+            channels = [feats]
+            if self.deltas is not None:
+                delta = self.deltas(feats.unsqueeze(0))[0]
+                channels += [delta, self.deltas(delta.unsqueeze(0))[0]]
+            per_utt.append(torch.cat(channels, dim=-1))
+            frames.append(len(feats))
+        batch = torch.nn.utils.rnn.pad_sequence(per_utt, batch_first=True)
+        lens = torch.tensor(frames, dtype=torch.float, device=wavs.device)
+        if self.norm is not None:
+            batch = self.norm(batch, lens / batch.shape[1])
+        out = batch.new_zeros(len(per_utt), self.max_frames, batch.shape[-1])
+        kept = lens.clamp(max=self.max_frames).long()
+        for i, k in enumerate(kept.tolist()):
+            out[i, :k] = batch[i, :k]
+        # (B, T, C * n_mels) -> (B, T, n_mels, C): channel c holds features c*n_mels...
+        out = out.view(len(per_utt), self.max_frames, self.channels, -1).transpose(2, 3)
+        return out, kept.float() / self.max_frames

@@ -94,6 +94,7 @@ if __name__ == "__main__":
 
     brain = CoRNNBrain(
         modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
         hparams=hparams,
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],

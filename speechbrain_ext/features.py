@@ -50,6 +50,9 @@ class FixedLengthLogMel(torch.nn.Module):
     def __init__(self, n_mels=40, max_frames=300, deltas=True, sample_rate=16000,
                  normalization="global"):
         super().__init__()
+        # What the raw features depend on (FeatureCache keys its folder with it).
+        self.settings = {"n_mels": n_mels, "deltas": deltas, "sample_rate": sample_rate,
+                         "win_length_ms": 25, "hop_length_ms": 10, "window": "hamming"}
         self.max_frames = max_frames
         self.fbank = Fbank(n_mels=n_mels, sample_rate=sample_rate, win_length=25,
                            hop_length=10)  # STFT window: Hamming (SpeechBrain's default)
@@ -66,26 +69,39 @@ class FixedLengthLogMel(torch.nn.Module):
         if state and self.norm is not None:
             self.norm._load_statistics_dict(state)
 
+    def utterance_features(self, wav):
+        """Raw (not normalised, not cut) features of one utterance: (frames, channels * n_mels).
+
+        This is what ``FeatureCache`` stores; ``from_features`` finishes the job.
+        """
+        feats = self.fbank(wav.unsqueeze(0))[0]
+        channels = [feats]
+        if self.deltas is not None:
+            delta = self.deltas(feats.unsqueeze(0))[0]
+            channels += [delta, self.deltas(delta.unsqueeze(0))[0]]
+        return torch.cat(channels, dim=-1)
+
     def forward(self, wavs, wav_lens):
         """(batch, max_frames, n_mels, channels) features and their relative lengths."""
-        per_utt, frames = [], []
+        per_utt = []
         for wav, rel in zip(wavs, wav_lens.tolist()):
             n = max(1, int(round(rel * wavs.shape[1])))
-            feats = self.fbank(wav[:n].unsqueeze(0))[0]  # (frames, n_mels), this utt only
-            channels = [feats]
-            if self.deltas is not None:
-                delta = self.deltas(feats.unsqueeze(0))[0]
-                channels += [delta, self.deltas(delta.unsqueeze(0))[0]]
-            per_utt.append(torch.cat(channels, dim=-1))
-            frames.append(len(feats))
+            per_utt.append(self.utterance_features(wav[:n]))  # this utterance's samples only
         batch = torch.nn.utils.rnn.pad_sequence(per_utt, batch_first=True)
-        lens = torch.tensor(frames, dtype=torch.float, device=wavs.device)
+        frames = torch.tensor([len(f) for f in per_utt], dtype=torch.float, device=wavs.device)
+        return self.from_features(batch, frames / batch.shape[1])
+
+    def from_features(self, feats, feat_lens):
+        """Normalise, cut / zero-pad a batch of raw features (B, T, channels * n_mels).
+
+        ``feat_lens`` are relative to T, as SpeechBrain's padded batches give them.
+        """
         if self.norm is not None:
-            batch = self.norm(batch, lens / batch.shape[1])
-        out = batch.new_zeros(len(per_utt), self.max_frames, batch.shape[-1])
-        kept = lens.clamp(max=self.max_frames).long()
+            feats = self.norm(feats, feat_lens)
+        out = feats.new_zeros(feats.shape[0], self.max_frames, feats.shape[-1])
+        kept = torch.round(feat_lens * feats.shape[1]).clamp(max=self.max_frames).long()
         for i, k in enumerate(kept.tolist()):
-            out[i, :k] = batch[i, :k]
+            out[i, :k] = feats[i, :k]
         # (B, T, C * n_mels) -> (B, T, n_mels, C): channel c holds features c*n_mels...
-        out = out.view(len(per_utt), self.max_frames, self.channels, -1).transpose(2, 3)
+        out = out.view(out.shape[0], self.max_frames, self.channels, -1).transpose(2, 3)
         return out, kept.float() / self.max_frames

@@ -96,17 +96,22 @@ def prepare_fold_data(hparams):
     return {c: os.path.join(noisy_test_folder, f"{c}.json") for c in conditions}
 
 
-def emotion_datasets(hparams, test_manifests, output_keys=("id", "sig", "emo_encoded", "emo",
-                                                            "speaker")):
+def emotion_datasets(hparams, test_manifests, feature_cache=None):
     """Train / valid datasets, one ``test_<condition>`` dataset each, and the label encoder.
 
-    The label order is ``hparams["emotions"]``, identical in every fold.
+    Items: ``id``, ``sig`` (the waveform) or, with a ``feature_cache``
+    (``speechbrain_ext.feature_cache.FeatureCache``), ``feats`` (its cached raw
+    features), ``emo_encoded``, ``emo``, ``speaker``. The label order is
+    ``hparams["emotions"]``, identical in every fold.
     """
+    signal = "sig" if feature_cache is None else "feats"
 
     @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
+    @sb.utils.data_pipeline.provides(signal)
     def audio_pipeline(wav):
-        return sb.dataio.dataio.read_audio(wav)
+        if feature_cache is None:
+            return sb.dataio.dataio.read_audio(wav)
+        return feature_cache(wav)
 
     label_encoder = sb.dataio.encoder.CategoricalEncoder()
 
@@ -123,7 +128,8 @@ def emotion_datasets(hparams, test_manifests, output_keys=("id", "sig", "emo_enc
     for split, json_path in json_paths.items():
         datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
             json_path=json_path, replacements=replacements,
-            dynamic_items=[audio_pipeline, label_pipeline], output_keys=list(output_keys))
+            dynamic_items=[audio_pipeline, label_pipeline],
+            output_keys=["id", signal, "emo_encoded", "emo", "speaker"])
     os.makedirs(hparams["save_folder"], exist_ok=True)
     label_encoder.load_or_create(
         path=os.path.join(hparams["save_folder"], "label_encoder.txt"),

@@ -128,6 +128,7 @@ def test_clean_model_evaluated_under_noise_reports_each_condition(corpora, tmp_p
 OPTIMIZER_CHECKS = {
     "recipes/baselines/train_ser.py": "recipes/baselines/hparams/ser_crnn.yaml",
     "recipes/cornn/train.py": "recipes/cornn/hparams/wo_bilstm.yaml",
+    "recipes/e_transformer/train.py": "recipes/e_transformer/hparams/base7.yaml",
 }
 
 

@@ -21,14 +21,16 @@ import sys
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import if_main_process
 
-from speechbrain_ext.metrics import write_predictions
+from speechbrain_ext.emotion_brain import EmotionClassifierBrain
 from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data
 
 
-class CoRNNBrain(sb.Brain):
-    """Fixed-length 3-D log-mel -> encoder -> pooling over the utterance -> classifier."""
+class CoRNNBrain(EmotionClassifierBrain):
+    """Fixed-length 3-D log-mel -> encoder -> pooling over the utterance -> classifier.
+
+    Loss, validation, checkpoint selection and test rows: ``EmotionClassifierBrain``.
+    """
 
     def compute_forward(self, batch, stage):
         batch = batch.to(self.device)
@@ -37,45 +39,6 @@ class CoRNNBrain(sb.Brain):
         frames = self.modules.encoder(feats)
         pooled = self.modules.pooling(frames, feat_lens).squeeze(1)
         return self.hparams.log_softmax(self.modules.classifier(pooled))
-
-    def compute_objectives(self, predictions, batch, stage):
-        emo, _ = batch.emo_encoded
-        emo = emo.squeeze(1)
-        loss = self.hparams.compute_cost(predictions, emo)
-        if stage != sb.Stage.TRAIN:
-            self.error_metrics.append(batch.id, predictions, emo)
-        if stage == sb.Stage.TEST:
-            predicted = self.label_encoder.decode_ndim(predictions.argmax(dim=-1).cpu())
-            for uid, spk, true, pred in zip(batch.id, batch.speaker, batch.emo, predicted):
-                self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
-                                       "condition": self.test_condition})
-        return loss
-
-    def on_stage_start(self, stage, epoch=None):
-        if stage != sb.Stage.TRAIN:
-            self.error_metrics = self.hparams.error_stats()
-        self.test_rows = []
-
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Log and checkpoint after validation; keep the predictions after test."""
-        if stage == sb.Stage.TRAIN:
-            self.train_loss = stage_loss
-            return
-        stats = {"loss": stage_loss, "error_rate": self.error_metrics.summarize("average")}
-        if stage == sb.Stage.VALID:
-            self.hparams.train_logger.log_stats(
-                {"epoch": epoch}, train_stats={"loss": self.train_loss}, valid_stats=stats
-            )
-            # Keep the checkpoint the test will use: the best on validation, or the last.
-            keep = ({"min_keys": ["error_rate"]} if self.hparams.select_on_valid
-                    else {"max_keys": ["epoch"]})
-            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch), **keep)
-        else:
-            self.hparams.train_logger.log_stats(
-                {"Epoch loaded": self.hparams.epoch_counter.current,
-                 "condition": self.test_condition}, test_stats=stats
-            )
-            self.all_test_rows.extend(self.test_rows)
 
 
 if __name__ == "__main__":
@@ -107,11 +70,4 @@ if __name__ == "__main__":
         train_loader_kwargs=hparams["train_dataloader_options"],
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
-    selection = {"min_key": "error_rate"} if hparams["select_on_valid"] else {"max_key": "epoch"}
-    brain.all_test_rows = []
-    for condition in test_manifests:
-        brain.test_condition = condition
-        brain.evaluate(datasets[f"test_{condition}"], **selection,
-                       test_loader_kwargs=hparams["test_dataloader_options"])
-    if if_main_process():  # written last: the fold runner takes it as "fold finished"
-        write_predictions(hparams["predictions_file"], brain.all_test_rows)
+    brain.test_conditions(datasets, test_manifests)

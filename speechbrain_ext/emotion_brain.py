@@ -1,0 +1,84 @@
+"""The training loop shared by the utterance-level SER recipes (CoRNN, E-transformer).
+
+A recipe subclasses ``EmotionClassifierBrain`` and writes ``compute_forward``
+(batch -> log-probabilities over ``hparams.emotions``); this class holds the rest:
+NLL loss, validation error, checkpoints, and the test rows of the fold runner.
+
+hparams used: ``compute_cost``, ``error_stats``, ``train_logger``, ``epoch_counter``,
+``select_on_valid`` (test the best validation epoch instead of the last one),
+``predictions_file``, ``test_dataloader_options``.
+
+Example
+-------
+>>> import torch
+>>> class Mean(EmotionClassifierBrain):
+...     def compute_forward(self, batch, stage):
+...         return torch.log_softmax(self.modules.linear(batch), dim=-1)
+>>> brain = Mean(modules={"linear": torch.nn.Linear(3, 4)}, hparams={"select_on_valid": True})
+>>> checkpoint_selection(brain.hparams)
+{'min_key': 'error_rate'}
+"""
+
+import speechbrain as sb
+from speechbrain.utils.distributed import if_main_process
+
+from speechbrain_ext.metrics import write_predictions
+
+
+def checkpoint_selection(hparams):
+    """Checkpoint tested: lowest validation error, or the last epoch (the default)."""
+    return {"min_key": "error_rate"} if hparams.select_on_valid else {"max_key": "epoch"}
+
+
+class EmotionClassifierBrain(sb.Brain):
+    """NLL training of an utterance classifier, with validation-only model selection."""
+
+    def compute_objectives(self, predictions, batch, stage):
+        emo, _ = batch.emo_encoded
+        emo = emo.squeeze(1)
+        loss = self.hparams.compute_cost(predictions, emo)
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics.append(batch.id, predictions, emo)
+        if stage == sb.Stage.TEST:
+            predicted = self.label_encoder.decode_ndim(predictions.argmax(dim=-1).cpu())
+            for uid, spk, true, pred in zip(batch.id, batch.speaker, batch.emo, predicted):
+                self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
+                                       "condition": self.test_condition})
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics = self.hparams.error_stats()
+        self.test_rows = []
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log and checkpoint after validation; keep the predictions after test."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = {"loss": stage_loss, "error_rate": self.error_metrics.summarize("average")}
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch}, train_stats={"loss": self.train_loss}, valid_stats=stats
+            )
+            # Keep the checkpoint the test will use: the best on validation, or the last.
+            keep = ({"min_keys": ["error_rate"]} if self.hparams.select_on_valid
+                    else {"max_keys": ["epoch"]})
+            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch), **keep)
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current,
+                 "condition": self.test_condition}, test_stats=stats
+            )
+            self.all_test_rows.extend(self.test_rows)
+
+    def test_conditions(self, datasets, conditions):
+        """Test the selected checkpoint on ``test_<condition>`` of each condition, then write
+        ``predictions_file`` (last: the fold runner takes it as "fold finished")."""
+        self.all_test_rows = []
+        for condition in conditions:
+            self.test_condition = condition
+            self.evaluate(datasets[f"test_{condition}"], **checkpoint_selection(self.hparams),
+                          test_loader_kwargs=self.hparams.test_dataloader_options)
+        if if_main_process():
+            write_predictions(self.hparams.predictions_file, self.all_test_rows)

@@ -36,6 +36,8 @@ class EmotionClassifierBrain(sb.Brain):
     def compute_objectives(self, predictions, batch, stage):
         emo, _ = batch.emo_encoded
         emo = emo.squeeze(1)
+        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+            emo = self.hparams.wav_augment.replicate_labels(emo)  # Augmenter may add copies
         loss = self.hparams.compute_cost(predictions, emo)
         if stage != sb.Stage.TRAIN:
             self.error_metrics.append(batch.id, predictions, emo)

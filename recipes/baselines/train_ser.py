@@ -22,14 +22,17 @@ import sys
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import if_main_process
 
-from speechbrain_ext.metrics import write_predictions
+from speechbrain_ext.emotion_brain import EmotionClassifierBrain
 from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data
 
 
-class EmotionBrain(sb.Brain):
-    """Utterance-level emotion classifier on top of a frame-level encoder."""
+class EmotionBrain(EmotionClassifierBrain):
+    """Utterance-level emotion classifier on top of a frame-level encoder.
+
+    Loss, test rows and the test loop: ``speechbrain_ext.emotion_brain``; here the
+    forward pass, NewBob annealing and the two optimizers (head, encoder).
+    """
 
     def compute_forward(self, batch, stage):
         """wav -> encoder frames -> mean over valid frames -> log-probabilities."""
@@ -41,52 +44,23 @@ class EmotionBrain(sb.Brain):
         pooled = self.hparams.mean_pooling(frames, lens).squeeze(1)
         return self.hparams.log_softmax(self.modules.classifier(pooled))
 
-    def compute_objectives(self, predictions, batch, stage):
-        """NLL of the emotion; keeps error stats and, at test time, the predictions."""
-        emo, _ = batch.emo_encoded
-        emo = emo.squeeze(1)
-        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
-            emo = self.hparams.wav_augment.replicate_labels(emo)
-        loss = self.hparams.compute_cost(predictions, emo)
-        if stage != sb.Stage.TRAIN:
-            self.error_metrics.append(batch.id, predictions, emo)
-        if stage == sb.Stage.TEST:
-            predicted = self.label_encoder.decode_ndim(predictions.argmax(dim=-1).cpu())
-            for uid, spk, true, pred in zip(batch.id, batch.speaker, batch.emo, predicted):
-                self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
-                                       "condition": self.test_condition})
-        return loss
-
-    def on_stage_start(self, stage, epoch=None):
-        """Fresh statistics for each stage."""
-        if stage != sb.Stage.TRAIN:
-            self.error_metrics = self.hparams.error_stats()
-        self.test_rows = []
-
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Anneal, log and checkpoint after validation; keep the predictions after test."""
-        if stage == sb.Stage.TRAIN:
-            self.train_loss = stage_loss
-            return
+        """Anneal, log and checkpoint after validation (train and test: the shared loop)."""
+        if stage != sb.Stage.VALID:
+            return super().on_stage_end(stage, stage_loss, epoch)
         stats = {"loss": stage_loss, "error_rate": self.error_metrics.summarize("average")}
-        if stage == sb.Stage.VALID:
-            old_lr, new_lr = self.hparams.lr_annealing(stats["error_rate"])
-            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
-            log = {"epoch": epoch, "lr": old_lr}
-            if self.encoder_optimizer is not None:
-                old_lr_enc, new_lr_enc = self.hparams.lr_annealing_encoder(stats["error_rate"])
-                sb.nnet.schedulers.update_learning_rate(self.encoder_optimizer, new_lr_enc)
-                log["lr_encoder"] = old_lr_enc
-            self.hparams.train_logger.log_stats(
-                log, train_stats={"loss": self.train_loss}, valid_stats=stats
-            )
-            self.checkpointer.save_and_keep_only(meta=stats, min_keys=["error_rate"])
-        else:
-            self.hparams.train_logger.log_stats(
-                {"Epoch loaded": self.hparams.epoch_counter.current,
-                 "condition": self.test_condition}, test_stats=stats
-            )
-            self.all_test_rows.extend(self.test_rows)
+        old_lr, new_lr = self.hparams.lr_annealing(stats["error_rate"])
+        sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+        log = {"epoch": epoch, "lr": old_lr}
+        if self.encoder_optimizer is not None:
+            old_lr_enc, new_lr_enc = self.hparams.lr_annealing_encoder(stats["error_rate"])
+            sb.nnet.schedulers.update_learning_rate(self.encoder_optimizer, new_lr_enc)
+            log["lr_encoder"] = old_lr_enc
+        self.hparams.train_logger.log_stats(
+            log, train_stats={"loss": self.train_loss}, valid_stats=stats
+        )
+        self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch),
+                                             min_keys=["error_rate"])
 
     def init_optimizers(self):
         """One optimizer for the head and, unless frozen, one for the encoder (own lr)."""
@@ -129,14 +103,5 @@ if __name__ == "__main__":
         train_loader_kwargs=hparams["train_dataloader_options"],
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
-    # Best epoch on the validation set, then the test fold under each condition.
-    brain.all_test_rows = []
-    for condition in test_manifests:
-        brain.test_condition = condition
-        brain.evaluate(
-            datasets[f"test_{condition}"],
-            min_key="error_rate",
-            test_loader_kwargs=hparams["test_dataloader_options"],
-        )
-    if if_main_process():  # written last: the fold runner takes it as "fold finished"
-        write_predictions(hparams["predictions_file"], brain.all_test_rows)
+    # Best epoch on the validation set (select_on_valid), then the test fold per condition.
+    brain.test_conditions(datasets, test_manifests)

@@ -30,7 +30,25 @@ from speechbrain.lobes.features import Fbank
 from speechbrain.processing.features import Deltas, InputNormalization
 
 
-class FixedLengthLogMel(torch.nn.Module):
+class SavesNormalizationStats:
+    """Mixin for a module with an ``InputNormalization`` as ``self.norm`` (or None).
+
+    SpeechBrain's ``InputNormalization`` keeps its running statistics outside the
+    state_dict; inside another module they would be lost by a checkpoint of its
+    weights. This puts them in the module's state_dict as extra state.
+    """
+
+    def get_extra_state(self):
+        """The running normalisation statistics: not parameters, so kept here to be
+        saved with the weights (a checkpoint of the state_dict would lose them)."""
+        return self.norm._statistics_dict() if self.norm is not None else {}
+
+    def set_extra_state(self, state):
+        if state and self.norm is not None:
+            self.norm._load_statistics_dict(state)
+
+
+class FixedLengthLogMel(SavesNormalizationStats, torch.nn.Module):
     """Log-mel (+ deltas) of each utterance, normalised, cut or zero-padded to a fixed length.
 
     Arguments
@@ -59,15 +77,6 @@ class FixedLengthLogMel(torch.nn.Module):
         self.deltas = Deltas(input_size=n_mels) if deltas else None
         self.channels = 3 if deltas else 1
         self.norm = InputNormalization(norm_type=normalization) if normalization else None
-
-    def get_extra_state(self):
-        """The running normalisation statistics: not parameters, so kept here to be
-        saved with the weights (a checkpoint of the state_dict would lose them)."""
-        return self.norm._statistics_dict() if self.norm is not None else {}
-
-    def set_extra_state(self, state):
-        if state and self.norm is not None:
-            self.norm._load_statistics_dict(state)
 
     def utterance_features(self, wav):
         """Raw (not normalised, not cut) features of one utterance: (frames, channels * n_mels).

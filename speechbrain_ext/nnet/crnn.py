@@ -30,8 +30,10 @@ from speechbrain.lobes.features import Fbank
 from speechbrain.nnet.RNN import GRU
 from speechbrain.processing.features import InputNormalization
 
+from speechbrain_ext.features import SavesNormalizationStats
 
-class LogMelCRNN(torch.nn.Module):
+
+class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
     """Log-mel front-end + convolutional subsampling + bidirectional GRU.
 
     Arguments
@@ -69,15 +71,6 @@ class LogMelCRNN(torch.nn.Module):
         self.rnn = GRU(hidden_size=rnn_size, input_shape=[None, None, conv_channels],
                        num_layers=rnn_layers, bidirectional=True, dropout=dropout)
         self.output_size = 2 * rnn_size
-
-    def get_extra_state(self):
-        """The running normalisation statistics: not parameters, so kept here to be
-        saved with the weights (a checkpoint of the state_dict would lose them)."""
-        return self.norm._statistics_dict() if self.norm is not None else {}
-
-    def set_extra_state(self, state):
-        if state and self.norm is not None:
-            self.norm._load_statistics_dict(state)
 
     def forward(self, wavs, wav_lens=None):
         """(batch, samples) -> (batch, frames, 2 * rnn_size); ``wav_lens`` relative (0-1]."""

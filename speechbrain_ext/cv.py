@@ -12,7 +12,7 @@ finished when its ``predictions.json`` exists (the recipe writes it atomically
 after testing); a rerun skips finished folds and resumes the first unfinished
 one from its last checkpoint. Finally ``CV_FOLDER`` receives ``summary.json``,
 ``summary.md`` (mean ± std over folds, and pooled over all predictions, per test
-condition) and ``confusion.png`` (pooled, first condition).
+condition) and ``confusion.png`` (pooled, first condition; not for an ASR-only recipe).
 
 Example
 -------
@@ -113,6 +113,8 @@ def write_summary(cv_folder, summary):
     with open(os.path.join(cv_folder, "summary.md"), "w") as f:
         f.write(markdown)
     first = next(iter(summary["conditions"].values()))["pooled"]
+    if "confusion" not in first:  # an ASR-only recipe
+        return markdown
     plot_confusion(first["confusion"], first["labels"], os.path.join(cv_folder, "confusion.png"),
                    title=f"{summary['name']} ({summary['scheme']}, pooled, % of true class)")
     return markdown
@@ -122,7 +124,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Run a recipe over cross-validation folds and summarise the results.",
         epilog="Unknown options are passed to the recipe as hparams overrides.")
-    parser.add_argument("script", help="recipe training script, e.g. recipes/baselines/train_ser.py")
+    parser.add_argument("script", help="recipe training script, e.g. recipes/joint_asr_ser/train_ser.py")
     parser.add_argument("hparams", help="its hparams YAML")
     parser.add_argument("--folds", required=True, choices=sorted(N_FOLDS), help="fold scheme")
     parser.add_argument("--fold_ids", default=None,

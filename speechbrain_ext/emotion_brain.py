@@ -1,8 +1,10 @@
-"""The training loop shared by the utterance-level SER recipes (CoRNN, E-transformer).
+"""Training loops shared by the recipes: utterance-level SER, encoder fine-tuning, tests.
 
 A recipe subclasses ``EmotionClassifierBrain`` and writes ``compute_forward``
 (batch -> log-probabilities over ``hparams.emotions``); this class holds the rest:
 NLL loss, validation error, checkpoints, and the test rows of the fold runner.
+``ConditionTestLoopMixin`` (test loop over the noise conditions, predictions file) and
+``EncoderFineTuningMixin`` (encoder and head optimizers, NewBob) serve any Brain.
 
 hparams used: ``compute_cost``, ``error_stats``, ``train_logger``, ``epoch_counter``,
 ``select_on_valid`` (test the best validation epoch instead of the last one),
@@ -30,7 +32,63 @@ def checkpoint_selection(hparams):
     return {"min_key": "error_rate"} if hparams.select_on_valid else {"max_key": "epoch"}
 
 
-class EmotionClassifierBrain(sb.Brain):
+class ConditionTestLoopMixin:
+    """Test loop over the conditions of the noise matrix, for any ``sb.Brain``.
+
+    ``compute_objectives`` appends one dict per test utterance to ``self.test_rows``
+    (reset by ``on_stage_start``) and may read ``self.test_condition``.
+    """
+
+    def test_conditions(self, datasets, conditions):
+        """Test the selected checkpoint on ``test_<condition>`` of each condition, then write
+        ``predictions_file`` (last: the fold runner takes it as "fold finished")."""
+        all_rows = []
+        for condition in conditions:
+            self.test_condition = condition
+            self.evaluate(datasets[f"test_{condition}"], **checkpoint_selection(self.hparams),
+                          test_loader_kwargs=self.hparams.test_dataloader_options)
+            all_rows.extend(self.test_rows)
+        if if_main_process():
+            write_predictions(self.hparams.predictions_file, all_rows)
+
+
+class EncoderFineTuningMixin:
+    """Fine-tuning of a pre-trained encoder: two optimizers and NewBob annealing of both.
+
+    The parameters of the modules named in ``hparams.pretrained_modules`` (default
+    ``["encoder"]``) train with ``encoder_opt_class``, every other trainable parameter
+    with ``opt_class``; frozen parameters get no optimizer. ``anneal(metric)`` steps
+    ``lr_annealing`` (and ``lr_annealing_encoder``) on a validation metric.
+    """
+
+    def init_optimizers(self):
+        pretrained = getattr(self.hparams, "pretrained_modules", ["encoder"])
+        groups = {"model": [], "encoder": []}
+        for name, module in self.modules.items():
+            key = "encoder" if name in pretrained else "model"
+            groups[key] += [p for p in module.parameters() if p.requires_grad]
+        self.optimizer = self.hparams.opt_class(groups["model"])
+        self.optimizers_dict = {"model": self.optimizer}
+        self.checkpointer.add_recoverable("optimizer", self.optimizer)
+        self.encoder_optimizer = None
+        if groups["encoder"]:
+            self.encoder_optimizer = self.hparams.encoder_opt_class(groups["encoder"])
+            self.optimizers_dict["encoder"] = self.encoder_optimizer
+            self.checkpointer.add_recoverable("encoder_optimizer", self.encoder_optimizer)
+
+    def anneal(self, metric):
+        """NewBob step of both learning rates on ``metric``; returns the rates used."""
+        old_lr, new_lr = self.hparams.lr_annealing(metric)
+        sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+        rates = {"lr": old_lr}
+        if self.encoder_optimizer is not None:
+            old_lr_enc, new_lr_enc = self.hparams.lr_annealing_encoder(metric)
+            sb.nnet.schedulers.update_learning_rate(self.encoder_optimizer, new_lr_enc)
+            rates["lr_encoder"] = old_lr_enc
+        return rates
+
+
+class EmotionClassifierBrain(ConditionTestLoopMixin, sb.Brain):
     """NLL training of an utterance classifier, with validation-only model selection."""
 
     def compute_objectives(self, predictions, batch, stage):
@@ -72,15 +130,3 @@ class EmotionClassifierBrain(sb.Brain):
                 {"Epoch loaded": self.hparams.epoch_counter.current,
                  "condition": self.test_condition}, test_stats=stats
             )
-            self.all_test_rows.extend(self.test_rows)
-
-    def test_conditions(self, datasets, conditions):
-        """Test the selected checkpoint on ``test_<condition>`` of each condition, then write
-        ``predictions_file`` (last: the fold runner takes it as "fold finished")."""
-        self.all_test_rows = []
-        for condition in conditions:
-            self.test_condition = condition
-            self.evaluate(datasets[f"test_{condition}"], **checkpoint_selection(self.hparams),
-                          test_loader_kwargs=self.hparams.test_dataloader_options)
-        if if_main_process():
-            write_predictions(self.hparams.predictions_file, self.all_test_rows)

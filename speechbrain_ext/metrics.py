@@ -116,23 +116,26 @@ def wer_by_group(refs, hyps, groups):
 def summarize(rows):
     """Metrics of a list of prediction rows (one condition).
 
-    Returns WA and UA in percent, the confusion matrix, per-class recall and,
-    when the rows carry ``words`` / ``words_pred``, WER overall, per emotion and
-    per word-count bucket.
+    Returns, when the rows carry ``emo_pred`` (SER), WA and UA in percent, the
+    confusion matrix and per-class recall; when they carry ``words`` /
+    ``words_pred`` (ASR), WER overall, per emotion and per word-count bucket.
+    An ASR-only model writes ``emo`` (for WER by emotion) and no ``emo_pred``.
     """
     if not rows:
         raise ValueError("summarize: no prediction rows")
-    y_true = [r["emo"] for r in rows]
-    y_pred = [r["emo_pred"] for r in rows]
-    labels = sorted(set(y_true) | set(y_pred))
-    out = {
-        "n": len(rows),
-        "WA": 100.0 * weighted_accuracy(y_true, y_pred),
-        "UA": 100.0 * unweighted_accuracy(y_true, y_pred),
-        "recall": {k: 100.0 * v for k, v in per_class_recall(y_true, y_pred).items()},
-        "labels": labels,
-        "confusion": confusion_matrix(y_true, y_pred, labels),
-    }
+    out = {"n": len(rows)}
+    ser = [r for r in rows if r.get("emo_pred") is not None]
+    if ser:
+        y_true = [r["emo"] for r in ser]
+        y_pred = [r["emo_pred"] for r in ser]
+        labels = sorted(set(y_true) | set(y_pred))
+        out.update({
+            "WA": 100.0 * weighted_accuracy(y_true, y_pred),
+            "UA": 100.0 * unweighted_accuracy(y_true, y_pred),
+            "recall": {k: 100.0 * v for k, v in per_class_recall(y_true, y_pred).items()},
+            "labels": labels,
+            "confusion": confusion_matrix(y_true, y_pred, labels),
+        })
     asr = [r for r in rows if r.get("words_pred") is not None and r.get("words")]
     if asr:
         refs = [r["words"] for r in asr]
@@ -140,16 +143,18 @@ def summarize(rows):
         out["WER"] = word_error_rate(refs, hyps)
         out["WER_by_emotion"] = wer_by_group(refs, hyps, [r["emo"] for r in asr])
         out["WER_by_length"] = wer_by_group(refs, hyps, [word_count_bucket(t) for t in refs])
+    if not ser and not asr:
+        raise ValueError("summarize: the rows hold neither emo_pred nor words/words_pred")
     return out
 
 
 def write_predictions(path, rows):
     """Write prediction rows atomically (a fold is finished once this file exists)."""
-    required = {"id", "emo", "emo_pred"}
     for row in rows:
-        missing = required - set(row)
-        if missing:
-            raise ValueError(f"prediction row {row} lacks {sorted(missing)}")
+        missing = {"id", "emo"} - set(row)
+        if missing or ("emo_pred" not in row and "words_pred" not in row):
+            raise ValueError(f"prediction row {row} lacks {sorted(missing) or 'a prediction'}"
+                             " (emo_pred and/or words_pred)")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(rows, f, indent=1)

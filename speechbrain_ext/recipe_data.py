@@ -30,6 +30,7 @@ Example
 import os
 
 import speechbrain as sb
+import torch
 from speechbrain.utils.distributed import run_on_main
 
 from data_prep.iemocap_prepare import prepare_iemocap
@@ -96,12 +97,14 @@ def prepare_fold_data(hparams):
     return {c: os.path.join(noisy_test_folder, f"{c}.json") for c in conditions}
 
 
-def emotion_datasets(hparams, test_manifests, feature_cache=None):
+def emotion_datasets(hparams, test_manifests, feature_cache=None, ctc_encoder=None):
     """Train / valid datasets, one ``test_<condition>`` dataset each, and the label encoder.
 
     Items: ``id``, ``sig`` (the waveform) or, with a ``feature_cache``
     (``speechbrain_ext.feature_cache.FeatureCache``), ``feats`` (its cached raw
-    features), ``emo_encoded``, ``emo``, ``speaker``. The label order is
+    features), ``emo_encoded``, ``emo``, ``speaker``; with a ``ctc_encoder``
+    (``speechbrain_ext.ctc.character_encoder()``) also ``words`` (the reference) and
+    ``tokens`` (its character indices, the CTC target). The label order is
     ``hparams["emotions"]``, identical in every fold.
     """
     signal = "sig" if feature_cache is None else "feats"
@@ -120,6 +123,17 @@ def emotion_datasets(hparams, test_manifests, feature_cache=None):
     def label_pipeline(emo):
         return label_encoder.encode_label_torch(emo)
 
+    dynamic_items = [audio_pipeline, label_pipeline]
+    output_keys = ["id", signal, "emo_encoded", "emo", "speaker"]
+    if ctc_encoder is not None:
+        @sb.utils.data_pipeline.takes("words")
+        @sb.utils.data_pipeline.provides("tokens")
+        def text_pipeline(words):
+            return torch.LongTensor(ctc_encoder.encode_sequence(list(words)))
+
+        dynamic_items.append(text_pipeline)
+        output_keys += ["words", "tokens"]
+
     json_paths = {"train": hparams["train_annotation"], "valid": hparams["valid_annotation"]}
     json_paths.update({f"test_{cond}": path for cond, path in test_manifests.items()})
     replacements = {"data_root": hparams["data_folder"],
@@ -128,8 +142,7 @@ def emotion_datasets(hparams, test_manifests, feature_cache=None):
     for split, json_path in json_paths.items():
         datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
             json_path=json_path, replacements=replacements,
-            dynamic_items=[audio_pipeline, label_pipeline],
-            output_keys=["id", signal, "emo_encoded", "emo", "speaker"])
+            dynamic_items=dynamic_items, output_keys=output_keys)
     os.makedirs(hparams["save_folder"], exist_ok=True)
     label_encoder.load_or_create(
         path=os.path.join(hparams["save_folder"], "label_encoder.txt"),

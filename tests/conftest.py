@@ -52,6 +52,35 @@ def tiny_wav2vec2(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A randomly initialised, tiny HF BERT with a character-level WordPiece tokenizer."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = str(tmp_path_factory.mktemp("tiny_bert"))
+    vocab = os.path.join(folder, "vocab.txt")
+    with open(vocab, "w") as f:
+        f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "'"]
+                          + [chr(c) for c in range(ord("a"), ord("z") + 1)]) + "\n")
+    BertTokenizerFast(vocab_file=vocab, do_lower_case=True).save_pretrained(folder)
+    config = BertConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=512)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pretrained_ctc(corpora, tmp_path_factory):
+    """The CPU stand-in encoder + CTC head from a --debug run of pretrain_ctc.py."""
+    out = tmp_path_factory.mktemp("pretrain_ctc")
+    proc = run_recipe("recipes/joint_asr_ser/pretrain_ctc.py",
+                      "recipes/joint_asr_ser/hparams/pretrain_ctc_crnn.yaml",
+                      f"--data_folder={corpora['librispeech']}", f"--output_folder={out}",
+                      "--debug", cwd=out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return str(out / "pretrained")
+
+
 def run_recipe(script, hparams, *overrides, cwd=None, timeout=600):
     """Run a recipe script as a user would; returns the CompletedProcess (output captured)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")

@@ -15,21 +15,36 @@ import pytest
 from conftest import REPO, run_recipe, tree_hash
 
 HPARAMS = sorted(os.path.relpath(p, REPO) for p in glob.glob(f"{REPO}/recipes/*/hparams/*.yaml"))
+# Every script that trains something (train*.py, pretrain*.py).
+SCRIPTS = sorted(os.path.relpath(p, REPO) for pattern in ("train*.py", "pretrain*.py")
+                 for p in glob.glob(f"{REPO}/recipes/*/{pattern}"))
+IEMOCAP_HPARAMS = [h for h in HPARAMS if not os.path.basename(h).startswith("pretrain")]
 
 
 def _script_for(hparams):
-    """The recipe's script: train_<task>.py whose task starts the YAML name, else the only one."""
+    """The recipe's script: train_<task>.py (or <task>.py) whose task starts the YAML name,
+    else the folder's only train.py."""
     folder = os.path.dirname(os.path.dirname(hparams))
-    scripts = sorted(glob.glob(f"{REPO}/{folder}/train*.py"))
-    return os.path.relpath(scripts[0], REPO)
+    name = os.path.basename(hparams)
+    scripts = [s for s in SCRIPTS if os.path.dirname(s) == folder]
+    for script in scripts:
+        task = os.path.basename(script)[:-3].removeprefix("train_")
+        if task != "train" and name.startswith(task + "_"):
+            return script
+    assert scripts == [f"{folder}/train.py"], f"no script for {hparams} among {scripts}"
+    return scripts[0]
 
 
-def _tiny_overrides(hparams, tiny_wav2vec2, corpora):
-    """Local tiny stand-ins for the hub models and the MUSAN folder named in a YAML."""
+def _tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora):
+    """Local tiny stand-ins for the hub models, pre-trained folders and MUSAN named in a YAML."""
     text = open(os.path.join(REPO, hparams)).read()
     extra = []
     if re.search(r"^wav2vec2_hub:", text, re.M):
         extra += [f"--wav2vec2_hub={tiny_wav2vec2}", "--encoder_dim=32"]
+    if re.search(r"^text_encoder_hub: bert", text, re.M):
+        extra += [f"--text_encoder_hub={tiny_bert}", "--text_encoder_dim=16"]
+    if re.search(r"^pretrained_ctc_folder: !PLACEHOLDER", text, re.M):
+        extra += [f"--pretrained_ctc_folder={pretrained_ctc}"]
     if re.search(r"^musan_folder: !PLACEHOLDER", text, re.M):
         extra += [f"--musan_folder={corpora['musan']}"]
     return extra
@@ -41,23 +56,32 @@ def _yaml_conditions(hparams):
 
 
 def test_every_recipe_has_hparams():
-    assert "recipes/baselines/hparams/ser_crnn.yaml" in HPARAMS
-    assert "recipes/baselines/hparams/ser_crnn_noisy.yaml" in HPARAMS
-    assert "recipes/baselines/hparams/ser_w2v2.yaml" in HPARAMS
+    for task in ("joint", "asr", "ser"):  # Bansal et al.: three models, clean and noisy
+        for encoder in ("w2v2", "crnn"):
+            for variant in ("", "_noisy"):
+                assert f"recipes/joint_asr_ser/hparams/{task}_{encoder}{variant}.yaml" in HPARAMS
+    for hparams in HPARAMS:
+        _script_for(hparams)  # every YAML has its script
 
 
-@pytest.mark.parametrize("hparams", HPARAMS)
-def test_debug_run(hparams, iemocap, corpora, tiny_wav2vec2, tmp_path):
+@pytest.mark.parametrize("hparams", IEMOCAP_HPARAMS)
+def test_debug_run(hparams, iemocap, corpora, tiny_wav2vec2, tiny_bert, pretrained_ctc,
+                   tmp_path):
     before = tree_hash(iemocap)
     out = tmp_path / "out"
     proc = run_recipe(_script_for(hparams), hparams, f"--data_folder={iemocap}",
-                      f"--output_folder={out}", "--debug", "--fold_scheme=speaker10",
-                      "--fold=3", *_tiny_overrides(hparams, tiny_wav2vec2, corpora), cwd=tmp_path)
+                      f"--output_folder={out}", "--debug", "--fold_scheme=speaker10", "--fold=3",
+                      *_tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora),
+                      cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.load(open(out / "predictions.json"))
-    assert rows and {"id", "speaker", "emo", "emo_pred"} <= set(rows[0])
+    assert rows and {"id", "speaker", "emo"} <= set(rows[0])
     assert {r["speaker"] for r in rows} == {"Ses02F"}  # speaker10 fold 3
-    assert {r["emo_pred"] for r in rows} <= {"ang", "hap", "neu", "sad"}
+    task = os.path.basename(hparams).split("_")[0]
+    if task != "asr":  # every SER model predicts one of the 4 classes
+        assert {r["emo_pred"] for r in rows} <= {"ang", "hap", "neu", "sad"}
+    if task in ("asr", "joint"):  # and every ASR model a transcript of its reference
+        assert all(isinstance(r["words_pred"], str) and r["words"] for r in rows)
     conditions = _yaml_conditions(hparams)
     assert [r["condition"] for r in rows[::len(rows) // len(conditions)]] == conditions
     assert "epoch: 1" in (out / "train_log.txt").read_text()
@@ -71,7 +95,7 @@ def _epochs(log_path):
 def test_killed_run_resumes_from_last_checkpoint(iemocap, tmp_path):
     """Kill a run during epoch 2 (after epoch 1's checkpoint), rerun: epoch 1 is not redone."""
     out = tmp_path / "out"
-    args = ["recipes/baselines/train_ser.py", "recipes/baselines/hparams/ser_crnn.yaml",
+    args = ["recipes/joint_asr_ser/train_ser.py", "recipes/joint_asr_ser/hparams/ser_crnn.yaml",
             f"--data_folder={iemocap}", f"--output_folder={out}", "--number_of_epochs=3"]
     console = tmp_path / "console.txt"
     with open(console, "w") as sink:
@@ -96,7 +120,7 @@ def test_killed_run_resumes_from_last_checkpoint(iemocap, tmp_path):
 
 
 def test_recipe_with_wrong_data_folder_fails_clearly(tmp_path):
-    proc = run_recipe("recipes/baselines/train_ser.py", "recipes/baselines/hparams/ser_crnn.yaml",
+    proc = run_recipe("recipes/joint_asr_ser/train_ser.py", "recipes/joint_asr_ser/hparams/ser_crnn.yaml",
                       f"--data_folder={tmp_path}/nowhere", f"--output_folder={tmp_path}/out",
                       "--debug", cwd=tmp_path)
     assert proc.returncode != 0
@@ -108,11 +132,11 @@ def test_clean_model_evaluated_under_noise_reports_each_condition(corpora, tmp_p
     out = tmp_path / "out"
     args = [f"--data_folder={corpora['iemocap']}", f"--output_folder={out}", "--debug",
             "--test_conditions=[clean,babble_5]"]
-    proc = run_recipe("recipes/baselines/train_ser.py", "recipes/baselines/hparams/ser_crnn.yaml",
+    proc = run_recipe("recipes/joint_asr_ser/train_ser.py", "recipes/joint_asr_ser/hparams/ser_crnn.yaml",
                       *args, cwd=tmp_path)
     assert proc.returncode != 0
     assert "need --musan_folder" in proc.stdout + proc.stderr
-    proc = run_recipe("recipes/baselines/train_ser.py", "recipes/baselines/hparams/ser_crnn.yaml",
+    proc = run_recipe("recipes/joint_asr_ser/train_ser.py", "recipes/joint_asr_ser/hparams/ser_crnn.yaml",
                       *args, f"--musan_folder={corpora['musan']}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.load(open(out / "predictions.json"))
@@ -126,26 +150,35 @@ def test_clean_model_evaluated_under_noise_reports_each_condition(corpora, tmp_p
 
 # One cheap YAML per training script: the optimizer is built by the script, not the YAML.
 OPTIMIZER_CHECKS = {
-    "recipes/baselines/train_ser.py": "recipes/baselines/hparams/ser_crnn.yaml",
+    "recipes/joint_asr_ser/train_ser.py": "recipes/joint_asr_ser/hparams/ser_crnn.yaml",
+    "recipes/joint_asr_ser/train_asr.py": "recipes/joint_asr_ser/hparams/asr_crnn.yaml",
+    "recipes/joint_asr_ser/train_joint.py": "recipes/joint_asr_ser/hparams/joint_crnn.yaml",
+    "recipes/joint_asr_ser/pretrain_ctc.py": "recipes/joint_asr_ser/hparams/pretrain_ctc_crnn.yaml",
     "recipes/cornn/train.py": "recipes/cornn/hparams/wo_bilstm.yaml",
     "recipes/e_transformer/train.py": "recipes/e_transformer/hparams/base7.yaml",
 }
 
 
 def test_every_training_script_has_an_optimizer_check():
-    scripts = {os.path.relpath(p, REPO) for p in glob.glob(f"{REPO}/recipes/*/train*.py")}
-    assert scripts == set(OPTIMIZER_CHECKS)
+    assert set(SCRIPTS) == set(OPTIMIZER_CHECKS)
 
 
 @pytest.mark.parametrize("script,hparams", sorted(OPTIMIZER_CHECKS.items()))
-def test_one_epoch_updates_the_model_through_an_optimizer(script, hparams, corpora, tmp_path):
+def test_one_epoch_updates_the_model_through_an_optimizer(script, hparams, corpora,
+                                                          pretrained_ctc, tmp_path):
     """A script that builds its Brain without an optimizer would train nothing, silently."""
     import torch
 
     out = tmp_path / "out"
-    proc = run_recipe(script, hparams, f"--data_folder={corpora['iemocap']}",
-                      f"--output_folder={out}", "--number_of_epochs=1", "--max_duration=4",
-                      "--fold_scheme=speaker10", "--fold=3", cwd=tmp_path)
+    if "pretrain" in script:
+        data = [f"--data_folder={corpora['librispeech']}"]
+    else:
+        data = [f"--data_folder={corpora['iemocap']}", "--max_duration=4",
+                "--fold_scheme=speaker10", "--fold=3"]
+    if "pretrained_ctc_folder: !PLACEHOLDER" in open(os.path.join(REPO, hparams)).read():
+        data.append(f"--pretrained_ctc_folder={pretrained_ctc}")
+    proc = run_recipe(script, hparams, *data, f"--output_folder={out}", "--number_of_epochs=1",
+                      cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     saved = sorted(glob.glob(str(out / "save" / "CKPT*" / "*optimizer.ckpt")))
     assert saved

@@ -12,8 +12,8 @@ echo "[demo] setup done in $((SECONDS - start)) s"
 python -m data_prep.synthetic --out data/synthetic --size demo
 # Two of the five leave-one-session-out folds keep the demo within a few CPU
 # minutes; drop --fold_ids to run all five.
-python -m speechbrain_ext.cv recipes/baselines/train_ser.py \
-    recipes/baselines/hparams/ser_crnn.yaml \
+python -m speechbrain_ext.cv recipes/joint_asr_ser/train_ser.py \
+    recipes/joint_asr_ser/hparams/ser_crnn.yaml \
     --folds session5 --fold_ids "${FOLD_IDS:-1,2}" \
     --cv_folder results/quickstart/ser_crnn_session5 \
     --data_folder=data/synthetic/IEMOCAP_full_release

@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""SER baseline on IEMOCAP: encoder -> mean pooling -> linear, one fold of a CV scheme.
+"""SER baseline (Bansal et al. 2023, section 3.1): encoder -> mean pooling -> linear.
 
-The model of the upstream SpeechBrain IEMOCAP wav2vec2 recipe (and the SER baseline
-of Bansal et al. 2023). The encoder is chosen in YAML:
+The model of the upstream SpeechBrain IEMOCAP wav2vec2 recipe, one fold of a CV
+scheme. The encoder is chosen in YAML:
 
 > python train_ser.py hparams/ser_w2v2.yaml --data_folder=/path/to/IEMOCAP_full_release
-> python train_ser.py hparams/ser_crnn.yaml --data_folder=/path/to/IEMOCAP_full_release
+> python train_ser.py hparams/ser_crnn.yaml --data_folder=... --pretrained_ctc_folder=...
 
 One run trains and tests one fold (``--fold_scheme`` session5 / speaker10 / random5,
 ``--fold`` from 1). All folds, with a summary: ``python -m speechbrain_ext.cv
-recipes/baselines/train_ser.py hparams/ser_crnn.yaml --folds session5 --data_folder=...``.
+recipes/joint_asr_ser/train_ser.py hparams/ser_w2v2.yaml --folds speaker10 --data_folder=...``.
 The model is selected on the validation set of the fold, never on its test set.
 
 Noise (MUSAN): a YAML with ``wav_augment`` trains on noise (``ser_crnn_noisy.yaml``);
@@ -23,15 +23,15 @@ import sys
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_ext.emotion_brain import EmotionClassifierBrain
+from speechbrain_ext.emotion_brain import EmotionClassifierBrain, EncoderFineTuningMixin
 from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data
 
 
-class EmotionBrain(EmotionClassifierBrain):
+class EmotionBrain(EncoderFineTuningMixin, EmotionClassifierBrain):
     """Utterance-level emotion classifier on top of a frame-level encoder.
 
-    Loss, test rows and the test loop: ``speechbrain_ext.emotion_brain``; here the
-    forward pass, NewBob annealing and the two optimizers (head, encoder).
+    Loss, test rows, the test loop, the two optimizers (head, encoder) and NewBob:
+    ``speechbrain_ext.emotion_brain``; here the forward pass.
     """
 
     def compute_forward(self, batch, stage):
@@ -49,30 +49,13 @@ class EmotionBrain(EmotionClassifierBrain):
         if stage != sb.Stage.VALID:
             return super().on_stage_end(stage, stage_loss, epoch)
         stats = {"loss": stage_loss, "error_rate": self.error_metrics.summarize("average")}
-        old_lr, new_lr = self.hparams.lr_annealing(stats["error_rate"])
-        sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
-        log = {"epoch": epoch, "lr": old_lr}
-        if self.encoder_optimizer is not None:
-            old_lr_enc, new_lr_enc = self.hparams.lr_annealing_encoder(stats["error_rate"])
-            sb.nnet.schedulers.update_learning_rate(self.encoder_optimizer, new_lr_enc)
-            log["lr_encoder"] = old_lr_enc
+        rates = self.anneal(stats["error_rate"])
         self.hparams.train_logger.log_stats(
-            log, train_stats={"loss": self.train_loss}, valid_stats=stats
+            {"epoch": epoch, **rates}, train_stats={"loss": self.train_loss}, valid_stats=stats
         )
-        self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch),
-                                             min_keys=["error_rate"])
-
-    def init_optimizers(self):
-        """One optimizer for the head and, unless frozen, one for the encoder (own lr)."""
-        self.optimizer = self.hparams.opt_class(self.modules.classifier.parameters())
-        self.optimizers_dict = {"model": self.optimizer}
-        self.checkpointer.add_recoverable("optimizer", self.optimizer)
-        self.encoder_optimizer = None
-        encoder_params = [p for p in self.modules.encoder.parameters() if p.requires_grad]
-        if encoder_params:
-            self.encoder_optimizer = self.hparams.encoder_opt_class(encoder_params)
-            self.optimizers_dict["encoder"] = self.encoder_optimizer
-            self.checkpointer.add_recoverable("encoder_optimizer", self.encoder_optimizer)
+        keep = ({"min_keys": ["error_rate"]} if self.hparams.select_on_valid
+                else {"max_keys": ["epoch"]})
+        self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch), **keep)
 
 
 if __name__ == "__main__":
@@ -88,6 +71,9 @@ if __name__ == "__main__":
 
     test_manifests = prepare_fold_data(hparams)  # prep, fold, MUSAN, test matrix
     datasets, label_encoder = emotion_datasets(hparams, test_manifests)
+    if "pretrainer" in hparams:  # CPU stand-in: encoder pre-trained with CTC on LibriSpeech
+        sb.utils.distributed.run_on_main(hparams["pretrainer"].collect_files)
+        hparams["pretrainer"].load_collected()
 
     brain = EmotionBrain(
         modules=hparams["modules"],

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Joint ASR + SER (Bansal et al. 2023, section 3.2), one fold of a CV scheme.
+
+One encoder (wav2vec2 in ``joint_w2v2.yaml``) feeds two heads:
+
+    wav -> encoder -> frames -> CTC head -> character log-probs -> greedy transcript
+                          |                                             |
+                          mean pooling                         text encoder (BERT), token mean
+                          |                                             |
+                      acoustic ResidualMLP                   linguistic ResidualMLP
+                          +---------------- concatenation --------------+
+                                                  |
+                                        emotion classifier
+
+Loss ``ser_weight * L_SER + (1 - ser_weight) * L_CTC`` (the paper's alpha = 0.1).
+The SER head reads the CTC transcript of the utterance; in evaluation always the
+hypothesis, never the reference (``ser_text_in_training`` only concerns training).
+
+> python train_joint.py hparams/joint_w2v2.yaml --data_folder=/path/to/IEMOCAP_full_release
+> python train_joint.py hparams/joint_crnn.yaml --data_folder=... --pretrained_ctc_folder=...
+
+All folds and the noise study: ``study.py`` (README). The model is selected on the
+validation set of the fold, never on its test set.
+"""
+
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+
+from speechbrain_ext.ctc import character_encoder
+from speechbrain_ext.emotion_brain import ConditionTestLoopMixin, EncoderFineTuningMixin
+from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data
+
+
+class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
+    """Shared encoder, CTC head, and an SER head fusing acoustics with the transcript."""
+
+    def compute_forward(self, batch, stage):
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+            wavs, lens = self.hparams.wav_augment(wavs, lens)
+        frames = self.modules.encoder(wavs, lens)
+        ctc_log_probs = self.hparams.log_softmax(self.modules.ctc_lin(frames))
+        hypotheses = self.hparams.ctc_decoder(ctc_log_probs, lens, self.ctc_encoder)
+
+        # Evaluation always reads the ASR output: the reference is only ever used in
+        # training, and only when the YAML asks for it.
+        texts = hypotheses
+        if stage == sb.Stage.TRAIN and self.hparams.ser_text_in_training == "reference":
+            texts = list(batch.words)
+        if self.hparams.freeze_text_encoder:
+            self.modules.text_encoder.eval()  # Brain.fit sets train(): no dropout when frozen
+        tokens, token_states = self.modules.text_encoder(texts, return_tokens=True)
+        linguistic = self.hparams.token_pooling(token_states, tokens["attention_mask"])
+        acoustic = self.hparams.mean_pooling(frames, lens).squeeze(1)
+        fused = torch.cat([self.modules.acoustic_mlp(acoustic),
+                           self.modules.linguistic_mlp(linguistic)], dim=-1)
+        emo_log_probs = self.hparams.log_softmax(self.modules.emotion_classifier(fused))
+        return {"ctc": ctc_log_probs, "lens": lens, "hypotheses": hypotheses,
+                "emo": emo_log_probs, "ser_texts": texts}
+
+    def compute_objectives(self, predictions, batch, stage):
+        emo, _ = batch.emo_encoded
+        emo = emo.squeeze(1)
+        tokens, token_lens = batch.tokens
+        loss_ser = self.hparams.ser_cost(predictions["emo"], emo)
+        loss_asr = self.hparams.ctc_cost(predictions["ctc"], tokens, predictions["lens"],
+                                         token_lens)
+        loss = self.hparams.ser_weight * loss_ser + (1 - self.hparams.ser_weight) * loss_asr
+        if stage != sb.Stage.TRAIN:
+            hyps = predictions["hypotheses"]
+            self.wer_metric.append(batch.id, [h.split() for h in hyps],
+                                   [w.split() for w in batch.words])
+            self.ser_metric.append(batch.id, predictions["emo"], emo)
+        if stage == sb.Stage.TEST:
+            emo_pred = self.label_encoder.decode_ndim(predictions["emo"].argmax(dim=-1).cpu())
+            for uid, spk, true, pred, words, hyp in zip(batch.id, batch.speaker, batch.emo,
+                                                        emo_pred, batch.words, hyps):
+                self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
+                                       "words": words, "words_pred": hyp,
+                                       "condition": self.test_condition})
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        self.wer_metric = self.hparams.wer_stats()
+        self.ser_metric = self.hparams.ser_stats()
+        self.test_rows = []
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        wer = self.wer_metric.summarize("error_rate")
+        ser_error = self.ser_metric.summarize("average")
+        # The selection metric weighs the two primary tasks equally.
+        stats = {"loss": stage_loss, "WER": wer, "SER_error": ser_error,
+                 "error_rate": (wer / 100 + ser_error) / 2}
+        if stage == sb.Stage.VALID:
+            rates = self.anneal(stats["error_rate"])
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch, **rates}, train_stats={"loss": self.train_loss},
+                valid_stats=stats)
+            keep = ({"min_keys": ["error_rate"]} if self.hparams.select_on_valid
+                    else {"max_keys": ["epoch"]})
+            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch), **keep)
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current,
+                 "condition": self.test_condition}, test_stats=stats)
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file) as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+
+    test_manifests = prepare_fold_data(hparams)  # prep, fold, MUSAN, test matrix
+    ctc_encoder = character_encoder()
+    datasets, label_encoder = emotion_datasets(hparams, test_manifests, ctc_encoder=ctc_encoder)
+    if "pretrainer" in hparams:  # CPU stand-in: encoder + CTC head pre-trained on LibriSpeech
+        sb.utils.distributed.run_on_main(hparams["pretrainer"].collect_files)
+        hparams["pretrainer"].load_collected()
+    if not hparams["freeze_text_encoder"]:
+        hparams["checkpointer"].add_recoverable("text_encoder", hparams["text_encoder"])
+
+    brain = JointASRSERBrain(
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.label_encoder = label_encoder
+    brain.ctc_encoder = ctc_encoder
+    brain.fit(
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_options"],
+        valid_loader_kwargs=hparams["test_dataloader_options"],
+    )
+    brain.test_conditions(datasets, test_manifests)

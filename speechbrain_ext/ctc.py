@@ -1,0 +1,41 @@
+"""Character CTC: the fixed character set, targets, and greedy transcripts.
+
+Every CTC model of the project (stand-in pre-training on LibriSpeech, ASR baseline,
+joint ASR-SER) uses the same output units, so a head pre-trained on LibriSpeech is
+fine-tuned on IEMOCAP without remapping: index 0 is the CTC blank, then the space,
+the apostrophe and A-Z (the alphabet of the prepared ``words`` fields, see
+``data_prep.iemocap_prepare.normalize_words``).
+
+Example
+-------
+>>> import torch
+>>> encoder = character_encoder()
+>>> len(encoder), encoder.lab2ind[BLANK]
+(29, 0)
+>>> encoder.encode_sequence(list("HI A"))
+[10, 11, 1, 3]
+>>> # Frames: H H <blank> I <space> A A -> "HI A" (repeats merged, blanks dropped)
+>>> ids = [10, 10, 0, 11, 1, 3, 3]
+>>> log_probs = torch.nn.functional.one_hot(torch.tensor([ids]), len(encoder)).float().log()
+>>> greedy_transcripts(log_probs, torch.tensor([1.0]), encoder)
+['HI A']
+"""
+
+import speechbrain as sb
+
+BLANK = "<blank>"
+CHARACTERS = [" ", "'"] + [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+
+
+def character_encoder():
+    """A ``CTCTextEncoder`` with the blank at index 0 and ``CHARACTERS`` after it."""
+    encoder = sb.dataio.encoder.CTCTextEncoder()
+    encoder.insert_blank(BLANK, index=0)
+    encoder.update_from_iterable(CHARACTERS, sequence_input=False)
+    return encoder
+
+
+def greedy_transcripts(log_probs, lens, encoder):
+    """Greedy CTC decoding of (batch, frames, units) log-probabilities to word strings."""
+    sequences = sb.decoders.ctc_greedy_decode(log_probs, lens, blank_id=encoder.lab2ind[BLANK])
+    return [" ".join("".join(encoder.decode_ndim(seq)).split()) for seq in sequences]

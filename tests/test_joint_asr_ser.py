@@ -1,0 +1,226 @@
+"""Joint ASR-SER recipe: loss weighting, no reference text at evaluation, fusion shapes,
+CTC units, LibriSpeech prep, Table 1 arithmetic, the study runner."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+
+from conftest import REPO
+from speechbrain_ext.ctc import CHARACTERS, character_encoder, greedy_transcripts
+from speechbrain_ext.nnet.fusion import ResidualMLP, TokenMeanPooling
+from speechbrain_ext.reports import format_joint_table
+
+RECIPE = os.path.join(REPO, "recipes", "joint_asr_ser")
+
+
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(RECIPE, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FrameEncoder(torch.nn.Module):
+    """Cuts the waveform into 10 ms frames: a stand-in encoder with no parameters to train."""
+
+    def forward(self, wavs, lens):
+        return wavs.unfold(1, 160, 160)
+
+
+class SpyTextEncoder(torch.nn.Module):
+    """Records the texts it is given; embeds them character by character."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+        self.embedding = torch.nn.Embedding(128, 8)
+
+    def forward(self, texts, return_tokens=True):
+        self.seen.append(list(texts))
+        ids = [[ord(c) % 128 for c in text] or [0] for text in texts]
+        width = max(len(i) for i in ids)
+        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids])
+        padded = torch.tensor([i + [0] * (width - len(i)) for i in ids])
+        return {"attention_mask": mask}, self.embedding(padded)
+
+
+def _joint_brain(ser_text_in_training="hypothesis", ser_weight=0.1):
+    torch.manual_seed(0)
+    module = _load_script("train_joint")
+    modules = {"encoder": FrameEncoder(), "ctc_lin": torch.nn.Linear(160, len(CHARACTERS) + 1),
+               "text_encoder": SpyTextEncoder(), "acoustic_mlp": ResidualMLP(160, 16, 2),
+               "linguistic_mlp": ResidualMLP(8, 16, 2),
+               "emotion_classifier": torch.nn.Linear(32, 4)}
+    hparams = {
+        "log_softmax": sb.nnet.activations.Softmax(apply_log=True),
+        "ctc_decoder": greedy_transcripts, "ser_text_in_training": ser_text_in_training,
+        "freeze_text_encoder": False, "token_pooling": TokenMeanPooling(),
+        "mean_pooling": sb.nnet.pooling.StatisticsPooling(return_std=False),
+        "ser_weight": ser_weight, "ser_cost": sb.nnet.losses.nll_loss,
+        "ctc_cost": lambda *a: sb.nnet.losses.ctc_loss(*a, blank_index=0),
+    }
+    brain = module.JointASRSERBrain(modules=modules, hparams=hparams, run_opts={"device": "cpu"})
+    brain.ctc_encoder = character_encoder()
+    return brain
+
+
+def _batch(references):
+    encoder = character_encoder()
+    return sb.dataio.batch.PaddedBatch([
+        {"id": f"u{i}", "sig": torch.randn(8000 + 1600 * i, generator=torch.Generator().manual_seed(i)),
+         "words": words, "tokens": torch.LongTensor(encoder.encode_sequence(list(words))),
+         "emo_encoded": torch.LongTensor([i % 4]), "emo": "neu", "speaker": "Ses01F"}
+        for i, words in enumerate(references)])
+
+
+def test_evaluation_never_feeds_the_reference_transcript_to_the_ser_head():
+    # Even with ser_text_in_training: reference, validation and test read the hypothesis.
+    brain = _joint_brain(ser_text_in_training="reference")
+    brain.modules.eval()
+    spy = brain.modules.text_encoder
+    for stage in (sb.Stage.VALID, sb.Stage.TEST):
+        spy.seen.clear()
+        out_a = brain.compute_forward(_batch(["I AM SO HAPPY", "THAT IS TERRIBLE"]), stage)
+        out_b = brain.compute_forward(_batch(["WORDS THAT DIFFER", "COMPLETELY HERE"]), stage)
+        assert spy.seen == [out_a["hypotheses"], out_b["hypotheses"]]
+        assert out_a["hypotheses"] == out_b["hypotheses"]  # same audio, same transcript
+        assert not {"I AM SO HAPPY", "WORDS THAT DIFFER"} & set(sum(spy.seen, []))
+        # ... so the emotion posteriors do not depend on the reference at all
+        # (StatisticsPooling adds ~1e-5 noise, hence the tolerance).
+        assert torch.allclose(out_a["emo"], out_b["emo"], atol=1e-3)
+
+
+def test_training_reads_the_reference_only_when_asked():
+    # The same probe sees the reference in training with ser_text_in_training: reference,
+    # so the evaluation test above would notice a reference reaching the head.
+    batch = _batch(["I AM SO HAPPY", "THAT IS TERRIBLE"])
+    brain = _joint_brain(ser_text_in_training="reference")
+    out = brain.compute_forward(batch, sb.Stage.TRAIN)
+    assert brain.modules.text_encoder.seen == [["I AM SO HAPPY", "THAT IS TERRIBLE"]]
+    assert out["ser_texts"] != out["hypotheses"]
+    brain = _joint_brain(ser_text_in_training="hypothesis")
+    out = brain.compute_forward(batch, sb.Stage.TRAIN)
+    assert brain.modules.text_encoder.seen == [out["hypotheses"]]
+
+
+@pytest.mark.parametrize("ser_weight", [0.1, 0.5, 1.0])
+def test_joint_loss_is_alpha_ser_plus_one_minus_alpha_asr(ser_weight):
+    brain = _joint_brain(ser_weight=ser_weight)
+    batch = _batch(["I AM SO HAPPY", "THAT IS TERRIBLE"])
+    out = brain.compute_forward(batch, sb.Stage.TRAIN)
+    loss = brain.compute_objectives(out, batch, sb.Stage.TRAIN)
+    emo = batch.emo_encoded[0].squeeze(1)
+    ser = sb.nnet.losses.nll_loss(out["emo"], emo)
+    asr = sb.nnet.losses.ctc_loss(out["ctc"], *batch.tokens[:1], out["lens"], batch.tokens[1],
+                                  blank_index=0)
+    assert ser.item() != pytest.approx(asr.item(), rel=0.05)  # the weighting is observable
+    assert loss.item() == pytest.approx(ser_weight * ser.item() + (1 - ser_weight) * asr.item(),
+                                        rel=1e-5)
+
+
+def test_residual_mlp_projects_then_adds_its_skip_connections():
+    mlp = ResidualMLP(input_size=320, hidden_size=256, n_blocks=2, dropout=0.0)
+    x = torch.randn(3, 320)
+    assert mlp(x).shape == (3, 256)
+    assert len(mlp.blocks) == 2 and mlp.projection.weight.shape == (256, 320)
+    # Silence every block's layer: the output is the projection, carried by the skips.
+    for block in mlp.blocks:
+        torch.nn.init.zeros_(block.linear.weight)
+        torch.nn.init.zeros_(block.linear.bias)
+    assert torch.allclose(mlp(x), mlp.projection(x))
+    # A block adds its transformation to its input (h + f(h)), not instead of it.
+    block = mlp.blocks[0]
+    torch.nn.init.constant_(block.linear.bias, 1.0)
+    h = torch.randn(3, 256)
+    assert torch.allclose(block(h), h + 1.0)
+
+
+def test_joint_yaml_fusion_sizes_match_its_encoders(tmp_path):
+    """Acoustic MLP input = encoder output (320 for the CRNN), linguistic MLP input =
+    MiniLM's hidden size (384), classifier input = the two MLP outputs concatenated."""
+    with open(os.path.join(RECIPE, "hparams", "joint_crnn.yaml")) as f:
+        hp = load_hyperpyyaml(f, {"data_folder": str(tmp_path), "output_folder": str(tmp_path),
+                                  "pretrained_ctc_folder": str(tmp_path)})
+    frames = hp["encoder"](torch.randn(2, 16000), torch.ones(2))
+    assert frames.shape[-1] == hp["acoustic_mlp"].projection.in_features == 320
+    tokens, states = hp["text_encoder"](["I AM HAPPY"], return_tokens=True)
+    assert states.shape[-1] == hp["linguistic_mlp"].projection.in_features == 384
+    fused = hp["acoustic_mlp"].projection.out_features + hp["linguistic_mlp"].projection.out_features
+    assert hp["emotion_classifier"].w.in_features == fused == 512
+    assert hp["emotion_classifier"].w.out_features == 4
+    assert hp["ctc_lin"].w.out_features == len(character_encoder()) == 29
+    assert hp["ser_weight"] == 0.1
+    assert hp["speed_perturb"].speeds == [95, 100, 105]
+
+
+def test_character_units_cover_the_prepared_words():
+    from data_prep.iemocap_prepare import normalize_words
+
+    encoder = character_encoder()
+    words = normalize_words("Don't you DARE, [LAUGHTER] say that!")
+    assert encoder.decode_ndim(encoder.encode_sequence(list(words))) == list(words)
+    assert encoder.lab2ind["<blank>"] == 0
+
+
+def test_librispeech_prep_reads_the_corpus_and_fails_clearly(corpora, tmp_path):
+    from data_prep.librispeech_prepare import LibriSpeechPrepError, prepare_librispeech
+
+    paths = prepare_librispeech(corpora["librispeech"], str(tmp_path / "prep"))
+    train = json.load(open(paths["train-clean-100"]))
+    assert len(train) == 8 * 4  # tiny corpus: 8 speakers x 4 utterances
+    entry = train["19-1019-0000"]
+    assert entry["speaker"] == "19" and entry["duration"] > 0.5
+    trans = os.path.join(corpora["librispeech"], "train-clean-100", "19", "1019", "19-1019.trans.txt")
+    assert open(trans).readline().split(" ", 1)[1].strip() == entry["words"]
+    with pytest.raises(LibriSpeechPrepError, match="missing split folder"):
+        prepare_librispeech(corpora["librispeech"], str(tmp_path / "x"), ["train-other-500"])
+    with pytest.raises(LibriSpeechPrepError, match="not found"):
+        prepare_librispeech(str(tmp_path / "nowhere"), str(tmp_path / "x"))
+
+
+def test_table1_reproduces_the_papers_arithmetic():
+    # Numbers of the paper's Table 1 (clean and SNR 5 Speech rows): our formula gives
+    # its Rel Imp columns, relative for WER and in points for accuracy.
+    def summary(rows):
+        return {"conditions": {c: {"pooled": m} for c, m in rows.items()}}
+    summaries = {
+        "asr": summary({"clean": {"WER": 16.8}, "babble_5": {"WER": 74.6}}),
+        "joint": summary({"clean": {"WER": 15.0, "WA": 74.2}, "babble_5": {"WER": 86.4, "WA": 52.4}}),
+        "ser": summary({"clean": {"WA": 71.9}, "babble_5": {"WA": 53.3}}),
+        "asr_noisy": summary({"clean": {"WER": 19.8}}),
+        "joint_noisy": summary({"clean": {"WER": 15.6, "WA": 71.7}}),
+        "ser_noisy": summary({"clean": {"WA": 70.2}}),
+    }
+    rows = format_joint_table(summaries, ["clean", "babble_5"]).splitlines()[2:]
+    assert rows[0] == ("| clean | 16.8 | 15.0 | 10.7 | 19.8 | 15.6 | 21.2 | 71.9 | 74.2 | 2.3 "
+                       "| 70.2 | 71.7 | 1.5 |")
+    assert rows[1] == ("| babble_5 | 74.6 | 86.4 | -15.8 | n/a | n/a | n/a | 53.3 | 52.4 | -0.9 "
+                       "| n/a | n/a | n/a |")
+
+
+def test_study_requires_musan_for_noisy_models_and_writes_tables(tmp_path):
+    study = _load_script("study")
+    with pytest.raises(SystemExit):
+        study.main(["--data_folder", str(tmp_path), "--models", "joint_noisy",
+                    "--study_folder", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        study.main(["--data_folder", str(tmp_path), "--models", "joint", "--encoder", "crnn",
+                    "--study_folder", str(tmp_path)])  # no --librispeech_folder
+    # Tables from finished runs: two models' summaries written by the fold runner.
+    from speechbrain_ext.cv import summarize_folds, write_summary
+    from speechbrain_ext.metrics import write_predictions
+    for model, rows in (("asr", [{"id": "a", "emo": "neu", "words": "A B", "words_pred": "A"}]),
+                        ("joint", [{"id": "a", "emo": "neu", "emo_pred": "neu", "words": "A B",
+                                    "words_pred": "A B"}])):
+        os.makedirs(tmp_path / model / "fold1")
+        write_predictions(str(tmp_path / model / "fold1" / "predictions.json"), rows)
+        write_summary(str(tmp_path / model), summarize_folds(str(tmp_path / model), "speaker10", [1]))
+    assert study.main(["--tables_only", "--study_folder", str(tmp_path)]) == 0
+    table = (tmp_path / "table1.md").read_text()
+    assert "| Clean | 50.0 | 0.0 | 100.0 |" in table
+    assert (tmp_path / "fig2.png").stat().st_size > 0

@@ -19,9 +19,12 @@ Example
 >>> log_probs = torch.nn.functional.one_hot(torch.tensor([ids]), len(encoder)).float().log()
 >>> greedy_transcripts(log_probs, torch.tensor([1.0]), encoder)
 ['HI A']
+>>> BeamSearchTranscripts(beam_size=4)(log_probs.clamp(min=-30), torch.tensor([1.0]), encoder)
+['HI A']
 """
 
 import speechbrain as sb
+from speechbrain.decoders.ctc import CTCBeamSearcher
 
 BLANK = "<blank>"
 CHARACTERS = [" ", "'"] + [chr(c) for c in range(ord("A"), ord("Z") + 1)]
@@ -39,3 +42,30 @@ def greedy_transcripts(log_probs, lens, encoder):
     """Greedy CTC decoding of (batch, frames, units) log-probabilities to word strings."""
     sequences = sb.decoders.ctc_greedy_decode(log_probs, lens, blank_id=encoder.lab2ind[BLANK])
     return [" ".join("".join(encoder.decode_ndim(seq)).split()) for seq in sequences]
+
+
+class BeamSearchTranscripts:
+    """Beam-search alternative to :func:`greedy_transcripts`, same call signature.
+
+    SpeechBrain's ``CTCBeamSearcher`` without a language model; in a YAML::
+
+        ctc_decoder: !new:speechbrain_ext.ctc.BeamSearchTranscripts
+            beam_size: 10
+
+    Arguments
+    ---------
+    beam_size : int
+        Number of hypotheses kept.
+    **kwargs
+        Passed to ``CTCBeamSearcher`` (e.g. ``beam_prune_logp``, ``kenlm_model_path``).
+    """
+
+    def __init__(self, beam_size=10, **kwargs):
+        encoder = character_encoder()
+        vocab = [encoder.ind2lab[i] for i in range(len(encoder))]
+        self.searcher = CTCBeamSearcher(blank_index=encoder.lab2ind[BLANK], vocab_list=vocab,
+                                        space_token=" ", beam_size=beam_size, **kwargs)
+
+    def __call__(self, log_probs, lens, encoder):
+        best = [hyps[0].text for hyps in self.searcher(log_probs.detach().cpu(), lens.cpu())]
+        return [" ".join(text.split()) for text in best]

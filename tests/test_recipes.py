@@ -92,11 +92,16 @@ def _epochs(log_path):
     return [int(m) for m in re.findall(r"^epoch: (\d+),", open(log_path).read(), re.M)]
 
 
-def test_killed_run_resumes_from_last_checkpoint(iemocap, tmp_path):
+@pytest.mark.parametrize("script,hparams", [
+    ("recipes/joint_asr_ser/train_ser.py", "recipes/joint_asr_ser/hparams/ser_crnn.yaml"),
+    ("recipes/joint_asr_ser/train_joint.py", "recipes/joint_asr_ser/hparams/joint_crnn.yaml"),
+])
+def test_killed_run_resumes_from_last_checkpoint(script, hparams, iemocap, pretrained_ctc,
+                                                 tmp_path):
     """Kill a run during epoch 2 (after epoch 1's checkpoint), rerun: epoch 1 is not redone."""
     out = tmp_path / "out"
-    args = ["recipes/joint_asr_ser/train_ser.py", "recipes/joint_asr_ser/hparams/ser_crnn.yaml",
-            f"--data_folder={iemocap}", f"--output_folder={out}", "--number_of_epochs=3"]
+    args = [script, hparams, f"--data_folder={iemocap}", f"--output_folder={out}",
+            "--number_of_epochs=3", "--max_duration=6", f"--pretrained_ctc_folder={pretrained_ctc}"]
     console = tmp_path / "console.txt"
     with open(console, "w") as sink:
         proc = subprocess.Popen([sys.executable, *[os.path.join(REPO, a) for a in args[:2]],

@@ -30,6 +30,8 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from data_prep.noisy_testsets import CONDITIONS, condition_label
 from speechbrain_ext import cv
@@ -53,9 +55,47 @@ def pretrain_stand_in(args):
     cmd = [sys.executable, os.path.join(HERE, "pretrain_ctc.py"),
            os.path.join(HERE, "hparams", "pretrain_ctc_crnn.yaml"),
            f"--data_folder={args.librispeech_folder}", f"--output_folder={out}"]
+    if args.pretrain_epochs:
+        cmd.append(f"--number_of_epochs={args.pretrain_epochs}")
     print(f"[study] {shlex.join(cmd)}", flush=True)
     subprocess.run(cmd, check=True)
     return os.path.join(out, "pretrained")
+
+
+def run_models(runs, jobs):
+    """Fold runner of each model; ``jobs`` > 1 runs that many models at once, each in its
+    own process with ``cpu_count // jobs`` threads and its console in
+    ``<cv_folder>/cv_log.txt``. Returns the models that failed."""
+    if jobs == 1:
+        failed = []
+        for model, cv_args in runs.items():
+            print(f"[study] {model}: {shlex.join(cv_args)}", flush=True)
+            if cv.main(cv_args) != 0:
+                failed.append(model)
+        return failed
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    lock = threading.Lock()
+
+    def say(line):
+        with lock:
+            print(line, flush=True)
+
+    env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+
+    def run(model):
+        cv_folder = runs[model][runs[model].index("--cv_folder") + 1]
+        os.makedirs(cv_folder, exist_ok=True)
+        log = os.path.join(cv_folder, "cv_log.txt")
+        say(f"[study] {model}: started, {threads} thread(s), console in {log}")
+        with open(log, "a") as sink:
+            proc = subprocess.run([sys.executable, "-m", "speechbrain_ext.cv", *runs[model]],
+                                  stdout=sink, stderr=subprocess.STDOUT, env=env)
+        say(f"[study] {model}: {'finished' if proc.returncode == 0 else f'FAILED, see {log}'}")
+        return proc.returncode
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        codes = dict(zip(runs, pool.map(run, runs)))
+    return [model for model, code in codes.items() if code != 0]
 
 
 def write_tables(study_folder, models, accuracy="WA"):
@@ -94,11 +134,15 @@ def main(argv=None):
     parser.add_argument("--musan_folder", default=None, help="musan (7 test conditions)")
     parser.add_argument("--librispeech_folder", default=None,
                         help="LibriSpeech, for the crnn encoder's CTC pre-training")
+    parser.add_argument("--pretrain_epochs", type=int, default=None,
+                        help="epochs of the crnn CTC pre-training (default: its YAML's, 8)")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--folds", default="speaker10", choices=sorted(cv.N_FOLDS))
     parser.add_argument("--fold_ids", default=None, help="e.g. 1,2 (default: all)")
     parser.add_argument("--study_folder", default=None,
                         help="default: results/study_<encoder>_<folds>")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="models trained at once (CPU: 2 on 2 cores, one thread each)")
     parser.add_argument("--tables_only", action="store_true",
                         help="only rewrite table1.md and fig2.png from finished runs")
     args, overrides = parser.parse_known_args(argv)
@@ -122,17 +166,19 @@ def main(argv=None):
         if args.musan_folder:
             recipe_args += [f"--musan_folder={args.musan_folder}",
                             f"--test_conditions=[{','.join(CONDITIONS)}]"]
+        runs = {}
         for model in models:
             script, hparams = model_files(model, args.encoder)
-            cv_args = [script, hparams, "--folds", args.folds,
-                       "--cv_folder", os.path.join(args.study_folder, model)]
+            runs[model] = [script, hparams, "--folds", args.folds,
+                           "--cv_folder", os.path.join(args.study_folder, model)]
             if args.fold_ids:
-                cv_args += ["--fold_ids", args.fold_ids]
-            print(f"[study] {model}: {shlex.join(cv_args + recipe_args)}", flush=True)
-            if cv.main(cv_args + recipe_args) != 0:
-                print(f"error: {model} failed; rerun the same command to resume",
-                      file=sys.stderr)
-                return 1
+                runs[model] += ["--fold_ids", args.fold_ids]
+            runs[model] += recipe_args
+        failed = run_models(runs, args.jobs)
+        if failed:
+            print(f"error: {', '.join(failed)} failed; rerun the same command to resume",
+                  file=sys.stderr)
+            return 1
     print(write_tables(args.study_folder, models))
     print(f"[study] {args.study_folder}/table1.md, fig2.png")
     return 0

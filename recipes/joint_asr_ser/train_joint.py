@@ -31,7 +31,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_ext.ctc import character_encoder
 from speechbrain_ext.emotion_brain import ConditionTestLoopMixin, EncoderFineTuningMixin
-from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data
+from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data, train_loader_kwargs
 
 
 class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
@@ -144,7 +144,7 @@ if __name__ == "__main__":
         brain.hparams.epoch_counter,
         datasets["train"],
         datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_options"],
+        train_loader_kwargs=train_loader_kwargs(hparams, datasets["train"], brain),
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
     brain.test_conditions(datasets, test_manifests)

@@ -24,7 +24,7 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_ext.emotion_brain import EmotionClassifierBrain, EncoderFineTuningMixin
-from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data
+from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data, train_loader_kwargs
 
 
 class EmotionBrain(EncoderFineTuningMixin, EmotionClassifierBrain):
@@ -86,7 +86,7 @@ if __name__ == "__main__":
         brain.hparams.epoch_counter,
         datasets["train"],
         datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_options"],
+        train_loader_kwargs=train_loader_kwargs(hparams, datasets["train"], brain),
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
     # Best epoch on the validation set (select_on_valid), then the test fold per condition.

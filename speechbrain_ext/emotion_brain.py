@@ -76,6 +76,24 @@ class EncoderFineTuningMixin:
             self.optimizers_dict["encoder"] = self.encoder_optimizer
             self.checkpointer.add_recoverable("encoder_optimizer", self.encoder_optimizer)
 
+    def log_and_checkpoint(self, stage, stats, epoch=None):
+        """End of a validation or test stage for ``stats`` holding ``error_rate`` (the
+        selection metric): after validation, anneal on it, log, and keep the checkpoint
+        the test will use (the best ``error_rate``, or the last epoch when
+        ``select_on_valid`` is False); after a test, log with the condition tested."""
+        if stage == sb.Stage.VALID:
+            rates = self.anneal(stats["error_rate"])
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch, **rates}, train_stats={"loss": self.train_loss},
+                valid_stats=stats)
+            keep = ({"min_keys": ["error_rate"]} if self.hparams.select_on_valid
+                    else {"max_keys": ["epoch"]})
+            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch), **keep)
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current,
+                 "condition": self.test_condition}, test_stats=stats)
+
     def anneal(self, metric):
         """NewBob step of both learning rates on ``metric``; returns the rates used."""
         old_lr, new_lr = self.hparams.lr_annealing(metric)

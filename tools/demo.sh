@@ -20,5 +20,5 @@ python recipes/joint_asr_ser/study.py --encoder crnn \
     --data_folder=data/synthetic/IEMOCAP_full_release \
     --musan_folder=data/synthetic/musan \
     --librispeech_folder=data/synthetic/LibriSpeech \
-    --pretrain_epochs="${PRETRAIN_EPOCHS:-5}" --number_of_epochs="${EPOCHS:-4}"
+    --pretrain_epochs="${PRETRAIN_EPOCHS:-7}" --number_of_epochs="${EPOCHS:-3}"
 echo "[demo] finished in $((SECONDS - start)) s"

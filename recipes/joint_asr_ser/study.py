@@ -98,10 +98,11 @@ def run_models(runs, jobs):
     return [model for model, code in codes.items() if code != 0]
 
 
-def write_tables(study_folder, models, accuracy="WA"):
-    """Table 1 (markdown) and Fig. 2 (PNG) from the models' ``summary.json``."""
+def write_tables(study_folder, accuracy="WA"):
+    """Table 1 (markdown) and Fig. 2 (PNG) from the ``summary.json`` of every finished model
+    in ``study_folder`` (also those of an earlier command)."""
     summaries = {}
-    for model in models:
+    for model in MODELS:
         path = os.path.join(study_folder, model, "summary.json")
         if os.path.exists(path):
             with open(path) as f:
@@ -179,7 +180,7 @@ def main(argv=None):
             print(f"error: {', '.join(failed)} failed; rerun the same command to resume",
                   file=sys.stderr)
             return 1
-    print(write_tables(args.study_folder, models))
+    print(write_tables(args.study_folder))
     print(f"[study] {args.study_folder}/table1.md, fig2.png")
     return 0
 

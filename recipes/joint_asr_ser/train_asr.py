@@ -57,18 +57,7 @@ class ASRBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
             return
         wer = self.wer_metric.summarize("error_rate")
         stats = {"loss": stage_loss, "WER": wer, "error_rate": wer / 100}
-        if stage == sb.Stage.VALID:
-            rates = self.anneal(stats["error_rate"])
-            self.hparams.train_logger.log_stats(
-                {"epoch": epoch, **rates}, train_stats={"loss": self.train_loss},
-                valid_stats=stats)
-            keep = ({"min_keys": ["error_rate"]} if self.hparams.select_on_valid
-                    else {"max_keys": ["epoch"]})
-            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch), **keep)
-        else:
-            self.hparams.train_logger.log_stats(
-                {"Epoch loaded": self.hparams.epoch_counter.current,
-                 "condition": self.test_condition}, test_stats=stats)
+        self.log_and_checkpoint(stage, stats, epoch)
 
 
 if __name__ == "__main__":

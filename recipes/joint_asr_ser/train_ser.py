@@ -49,13 +49,7 @@ class EmotionBrain(EncoderFineTuningMixin, EmotionClassifierBrain):
         if stage != sb.Stage.VALID:
             return super().on_stage_end(stage, stage_loss, epoch)
         stats = {"loss": stage_loss, "error_rate": self.error_metrics.summarize("average")}
-        rates = self.anneal(stats["error_rate"])
-        self.hparams.train_logger.log_stats(
-            {"epoch": epoch, **rates}, train_stats={"loss": self.train_loss}, valid_stats=stats
-        )
-        keep = ({"min_keys": ["error_rate"]} if self.hparams.select_on_valid
-                else {"max_keys": ["epoch"]})
-        self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch), **keep)
+        self.log_and_checkpoint(stage, stats, epoch)
 
 
 if __name__ == "__main__":

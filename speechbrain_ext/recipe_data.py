@@ -171,3 +171,23 @@ def train_loader_kwargs(hparams, train_set, brain):
     options = {k: v for k, v in hparams["train_dataloader_options"].items()
                if k not in ("batch_size", "shuffle")}
     return dict(options, batch_sampler=sampler)
+
+
+def load_pretrained(hparams):
+    """Load what the YAML's ``pretrainer`` names (the CPU stand-in's CTC pre-training), if any.
+
+    A missing file stops the run with its path and the command that makes it, instead
+    of the Pretrainer's fetch error.
+    """
+    pretrainer = hparams.get("pretrainer")
+    if pretrainer is None:
+        return
+    missing = [str(p) for p in pretrainer.paths.values() if not os.path.exists(str(p))]
+    if missing:
+        raise SystemExit(
+            f"error: pre-trained file(s) not found: {', '.join(missing)}. Make them with "
+            "python recipes/joint_asr_ser/pretrain_ctc.py "
+            "recipes/joint_asr_ser/hparams/pretrain_ctc_crnn.yaml --data_folder=/path/to/LibriSpeech "
+            "and pass --pretrained_ctc_folder=<its output_folder>/pretrained")
+    run_on_main(pretrainer.collect_files)
+    pretrainer.load_collected()

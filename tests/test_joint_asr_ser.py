@@ -224,3 +224,13 @@ def test_study_requires_musan_for_noisy_models_and_writes_tables(tmp_path):
     table = (tmp_path / "table1.md").read_text()
     assert "| Clean | 50.0 | 0.0 | 100.0 |" in table
     assert (tmp_path / "fig2.png").stat().st_size > 0
+
+
+def test_missing_pretrained_stand_in_fails_with_the_command_that_makes_it(tmp_path):
+    from speechbrain_ext.recipe_data import load_pretrained
+
+    with open(os.path.join(RECIPE, "hparams", "ser_crnn.yaml")) as f:
+        hp = load_hyperpyyaml(f, {"data_folder": str(tmp_path), "output_folder": str(tmp_path),
+                                  "pretrained_ctc_folder": str(tmp_path / "nowhere")})
+    with pytest.raises(SystemExit, match="nowhere/encoder.ckpt.*pretrain_ctc.py"):
+        load_pretrained(hp)

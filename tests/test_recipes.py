@@ -127,16 +127,17 @@ def test_killed_run_resumes_from_last_checkpoint(script, hparams, iemocap, pretr
 def test_recipe_with_wrong_data_folder_fails_clearly(tmp_path):
     proc = run_recipe("recipes/joint_asr_ser/train_ser.py", "recipes/joint_asr_ser/hparams/ser_crnn.yaml",
                       f"--data_folder={tmp_path}/nowhere", f"--output_folder={tmp_path}/out",
-                      "--debug", cwd=tmp_path)
+                      f"--pretrained_ctc_folder={tmp_path}/unused", "--debug", cwd=tmp_path)
     assert proc.returncode != 0
     assert f"IEMOCAP folder not found: {tmp_path}/nowhere" in proc.stdout + proc.stderr
     assert not (tmp_path / "out" / "predictions.json").exists()
 
 
-def test_clean_model_evaluated_under_noise_reports_each_condition(corpora, tmp_path):
+def test_clean_model_evaluated_under_noise_reports_each_condition(corpora, pretrained_ctc,
+                                                                 tmp_path):
     out = tmp_path / "out"
     args = [f"--data_folder={corpora['iemocap']}", f"--output_folder={out}", "--debug",
-            "--test_conditions=[clean,babble_5]"]
+            "--test_conditions=[clean,babble_5]", f"--pretrained_ctc_folder={pretrained_ctc}"]
     proc = run_recipe("recipes/joint_asr_ser/train_ser.py", "recipes/joint_asr_ser/hparams/ser_crnn.yaml",
                       *args, cwd=tmp_path)
     assert proc.returncode != 0

@@ -31,7 +31,8 @@ from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_ext.ctc import character_encoder
 from speechbrain_ext.emotion_brain import ConditionTestLoopMixin, EncoderFineTuningMixin
-from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data, train_loader_kwargs
+from speechbrain_ext.recipe_data import (emotion_datasets, load_pretrained, prepare_fold_data,
+                                         train_loader_kwargs)
 
 
 class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
@@ -115,9 +116,7 @@ if __name__ == "__main__":
     test_manifests = prepare_fold_data(hparams)  # prep, fold, MUSAN, test matrix
     ctc_encoder = character_encoder()
     datasets, label_encoder = emotion_datasets(hparams, test_manifests, ctc_encoder=ctc_encoder)
-    if "pretrainer" in hparams:  # CPU stand-in: encoder + CTC head pre-trained on LibriSpeech
-        sb.utils.distributed.run_on_main(hparams["pretrainer"].collect_files)
-        hparams["pretrainer"].load_collected()
+    load_pretrained(hparams)  # CPU stand-in: encoder (+ CTC head) pre-trained on LibriSpeech
     if not hparams["freeze_text_encoder"]:
         hparams["checkpointer"].add_recoverable("text_encoder", hparams["text_encoder"])
 

@@ -24,7 +24,8 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_ext.emotion_brain import EmotionClassifierBrain, EncoderFineTuningMixin
-from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data, train_loader_kwargs
+from speechbrain_ext.recipe_data import (emotion_datasets, load_pretrained, prepare_fold_data,
+                                         train_loader_kwargs)
 
 
 class EmotionBrain(EncoderFineTuningMixin, EmotionClassifierBrain):
@@ -65,9 +66,7 @@ if __name__ == "__main__":
 
     test_manifests = prepare_fold_data(hparams)  # prep, fold, MUSAN, test matrix
     datasets, label_encoder = emotion_datasets(hparams, test_manifests)
-    if "pretrainer" in hparams:  # CPU stand-in: encoder pre-trained with CTC on LibriSpeech
-        sb.utils.distributed.run_on_main(hparams["pretrainer"].collect_files)
-        hparams["pretrainer"].load_collected()
+    load_pretrained(hparams)  # CPU stand-in: encoder (+ CTC head) pre-trained on LibriSpeech
 
     brain = EmotionBrain(
         modules=hparams["modules"],

@@ -234,3 +234,18 @@ def test_missing_pretrained_stand_in_fails_with_the_command_that_makes_it(tmp_pa
                                   "pretrained_ctc_folder": str(tmp_path / "nowhere")})
     with pytest.raises(SystemExit, match="nowhere/encoder.ckpt.*pretrain_ctc.py"):
         load_pretrained(hp)
+
+
+def test_joint_training_step_works_with_an_augmenter_that_adds_copies():
+    # Upstream augmentation configs often concatenate the original batch: emotion labels
+    # and CTC targets must be replicated with it.
+    from speechbrain.augment.augmenter import Augmenter
+    from speechbrain.augment.time_domain import SpeedPerturb
+
+    brain = _joint_brain()
+    brain.hparams.wav_augment = Augmenter(concat_original=True,
+                                          augmentations=[SpeedPerturb(16000, speeds=[90])])
+    batch = _batch(["I AM SO HAPPY", "THAT IS TERRIBLE"])
+    out = brain.compute_forward(batch, sb.Stage.TRAIN)
+    assert out["emo"].shape[0] == len(out["hypotheses"]) == 4
+    assert torch.isfinite(brain.compute_objectives(out, batch, sb.Stage.TRAIN))

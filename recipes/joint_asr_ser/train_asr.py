@@ -36,6 +36,9 @@ class ASRBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
     def compute_objectives(self, predictions, batch, stage):
         log_probs, lens = predictions
         tokens, token_lens = batch.tokens
+        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+            tokens, token_lens = self.hparams.wav_augment.replicate_multiple_labels(
+                tokens, token_lens)  # an Augmenter may add copies of the batch
         loss = self.hparams.ctc_cost(log_probs, tokens, lens, token_lens)
         if stage != sb.Stage.TRAIN:
             hyps = self.hparams.ctc_decoder(log_probs, lens, self.ctc_encoder)

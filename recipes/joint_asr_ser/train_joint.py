@@ -52,6 +52,9 @@ class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain)
         texts = hypotheses
         if stage == sb.Stage.TRAIN and self.hparams.ser_text_in_training == "reference":
             texts = list(batch.words)
+            if len(texts) != len(wavs):  # an Augmenter with concat_original adds copies
+                raise ValueError("ser_text_in_training: reference needs a wav_augment that "
+                                 "keeps the batch size (concat_original: False)")
         if self.hparams.freeze_text_encoder:
             self.modules.text_encoder.eval()  # Brain.fit sets train(): no dropout when frozen
         tokens, token_states = self.modules.text_encoder(texts, return_tokens=True)
@@ -67,6 +70,9 @@ class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain)
         emo, _ = batch.emo_encoded
         emo = emo.squeeze(1)
         tokens, token_lens = batch.tokens
+        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+            emo, tokens, token_lens = self.hparams.wav_augment.replicate_multiple_labels(
+                emo, tokens, token_lens)  # an Augmenter may add copies of the batch
         loss_ser = self.hparams.ser_cost(predictions["emo"], emo)
         loss_asr = self.hparams.ctc_cost(predictions["ctc"], tokens, predictions["lens"],
                                          token_lens)

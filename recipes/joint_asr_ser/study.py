@@ -137,7 +137,8 @@ def main(argv=None):
                         help="LibriSpeech, for the crnn encoder's CTC pre-training")
     parser.add_argument("--pretrain_epochs", type=int, default=None,
                         help="epochs of the crnn CTC pre-training (default: its YAML's, 8)")
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
     parser.add_argument("--folds", default="speaker10", choices=sorted(cv.N_FOLDS))
     parser.add_argument("--fold_ids", default=None, help="e.g. 1,2 (default: all)")
     parser.add_argument("--study_folder", default=None,

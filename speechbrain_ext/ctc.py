@@ -24,6 +24,7 @@ Example
 """
 
 import speechbrain as sb
+import torch
 from speechbrain.decoders.ctc import CTCBeamSearcher
 
 BLANK = "<blank>"
@@ -36,6 +37,24 @@ def character_encoder():
     encoder.insert_blank(BLANK, index=0)
     encoder.update_from_iterable(CHARACTERS, sequence_input=False)
     return encoder
+
+
+def ctc_target_pipeline(encoder):
+    """Dynamic item ``words`` -> ``tokens`` (character indices, the CTC target) for a
+    ``DynamicItemDataset``.
+
+    Example
+    -------
+    >>> pipeline = ctc_target_pipeline(character_encoder())
+    >>> pipeline("HI A").tolist()
+    [10, 11, 1, 3]
+    """
+    @sb.utils.data_pipeline.takes("words")
+    @sb.utils.data_pipeline.provides("tokens")
+    def text_pipeline(words):
+        return torch.LongTensor(encoder.encode_sequence(list(words)))
+
+    return text_pipeline
 
 
 def greedy_transcripts(log_probs, lens, encoder):

@@ -30,12 +30,12 @@ Example
 import os
 
 import speechbrain as sb
-import torch
 from speechbrain.utils.distributed import run_on_main
 
 from data_prep.iemocap_prepare import prepare_iemocap
 from data_prep.musan_prepare import prepare_musan
 from data_prep.noisy_testsets import build_noisy_testsets
+from speechbrain_ext.ctc import ctc_target_pipeline
 from speechbrain_ext.folds import write_fold_manifests
 
 NOISE_DEFAULTS = {"musan_folder": None, "noise_test_fraction": 0.2, "noise_seed": 0,
@@ -126,12 +126,7 @@ def emotion_datasets(hparams, test_manifests, feature_cache=None, ctc_encoder=No
     dynamic_items = [audio_pipeline, label_pipeline]
     output_keys = ["id", signal, "emo_encoded", "emo", "speaker"]
     if ctc_encoder is not None:
-        @sb.utils.data_pipeline.takes("words")
-        @sb.utils.data_pipeline.provides("tokens")
-        def text_pipeline(words):
-            return torch.LongTensor(ctc_encoder.encode_sequence(list(words)))
-
-        dynamic_items.append(text_pipeline)
+        dynamic_items.append(ctc_target_pipeline(ctc_encoder))
         output_keys += ["words", "tokens"]
 
     json_paths = {"train": hparams["train_annotation"], "valid": hparams["valid_annotation"]}

@@ -23,7 +23,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from data_prep.librispeech_prepare import prepare_librispeech
-from speechbrain_ext.ctc import character_encoder
+from speechbrain_ext.ctc import character_encoder, ctc_target_pipeline
 
 
 class CTCBrain(sb.Brain):
@@ -75,17 +75,12 @@ def librispeech_datasets(hparams, ctc_encoder):
     def audio_pipeline(wav):
         return sb.dataio.dataio.read_audio(wav)
 
-    @sb.utils.data_pipeline.takes("words")
-    @sb.utils.data_pipeline.provides("tokens")
-    def text_pipeline(words):
-        return torch.LongTensor(ctc_encoder.encode_sequence(list(words)))
-
     datasets = {}
     for stage in ("train", "valid", "test"):
         datasets[stage] = sb.dataio.dataset.DynamicItemDataset.from_json(
             json_path=os.path.join(hparams["prep_folder"], f"{hparams[stage + '_split']}.json"),
             replacements={"data_root": hparams["data_folder"]},
-            dynamic_items=[audio_pipeline, text_pipeline],
+            dynamic_items=[audio_pipeline, ctc_target_pipeline(ctc_encoder)],
             output_keys=["id", "sig", "words", "tokens"])
     # Sorted by duration: less padding, as upstream's LibriSpeech recipes.
     datasets["train"] = datasets["train"].filtered_sorted(sort_key="duration")

@@ -49,6 +49,8 @@ import sys
 
 import soundfile as sf
 
+from speechbrain_ext.ctc import normalize_words
+
 logger = logging.getLogger(__name__)
 
 SESSIONS = (1, 2, 3, 4, 5)
@@ -83,19 +85,6 @@ def speaker_of(turn_id):
     if gender not in ("F", "M"):
         raise IEMOCAPPrepError(f"cannot read the speaker of turn id {turn_id!r}")
     return turn_id[:5] + gender
-
-
-def normalize_words(text):
-    """Upper-case words for ASR: no ``[TAGS]``, only letters, apostrophes and spaces.
-
-    Example
-    -------
-    >>> normalize_words("Oh, [LAUGHTER] that's GREAT!")
-    "OH THAT'S GREAT"
-    """
-    text = re.sub(r"\[[^\]]*\]", " ", text).upper()
-    text = re.sub(r"[^A-Z' ]", " ", text)
-    return " ".join(text.split())
 
 
 def parse_emo_evaluation(path):

@@ -36,7 +36,7 @@ import sys
 
 import soundfile as sf
 
-from data_prep.iemocap_prepare import normalize_words
+from speechbrain_ext.ctc import normalize_words
 
 logger = logging.getLogger(__name__)
 DEFAULT_SPLITS = ("train-clean-100", "dev-clean", "test-clean")

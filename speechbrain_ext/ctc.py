@@ -1,10 +1,10 @@
-"""Character CTC: the fixed character set, targets, and greedy transcripts.
+"""Character CTC: the text normalisation, the character set, targets, transcripts.
 
 Every CTC model of the project (stand-in pre-training on LibriSpeech, ASR baseline,
 joint ASR-SER) uses the same output units, so a head pre-trained on LibriSpeech is
 fine-tuned on IEMOCAP without remapping: index 0 is the CTC blank, then the space,
-the apostrophe and A-Z (the alphabet of the prepared ``words`` fields, see
-``data_prep.iemocap_prepare.normalize_words``).
+the apostrophe and A-Z: the alphabet ``normalize_words`` leaves in the prepared
+``words`` fields (both live here so that they cannot disagree).
 
 Example
 -------
@@ -23,12 +23,28 @@ Example
 ['HI A']
 """
 
+import re
+
 import speechbrain as sb
 import torch
 from speechbrain.decoders.ctc import CTCBeamSearcher
 
 BLANK = "<blank>"
 CHARACTERS = [" ", "'"] + [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+_NOT_A_CHARACTER = re.compile("[^" + re.escape("".join(CHARACTERS)) + "]")
+
+
+def normalize_words(text):
+    """Upper-case words for ASR: no ``[TAGS]``, only letters, apostrophes and spaces.
+
+    Example
+    -------
+    >>> normalize_words("Oh, [LAUGHTER] that's GREAT!")
+    "OH THAT'S GREAT"
+    """
+    text = re.sub(r"\[[^\]]*\]", " ", text).upper()
+    text = _NOT_A_CHARACTER.sub(" ", text)
+    return " ".join(text.split())
 
 
 def character_encoder():

@@ -7,7 +7,7 @@ a list of rows, one per test utterance (and test condition)::
      "words": "EXCUSE ME", "words_pred": "EXCUSE ME",      # optional, ASR recipes
      "condition": "clean"}                                 # optional, noise studies
 
-The fold runner (:mod:`speechbrain_ext.cv`) reads these files and summarises them
+The fold runner (:mod:`speechbrain_ext.fold_runner`) reads these files and summarises them
 with :func:`summarize`.
 
 Example

@@ -177,11 +177,13 @@ class MusanMixer:
     Example
     -------
     >>> import tempfile
-    >>> from data_prep.synthetic import generate
-    >>> from data_prep.musan_prepare import prepare_musan
-    >>> musan = generate(tempfile.mkdtemp(), size="tiny", corpora=["musan"])["musan"]
-    >>> csvs = prepare_musan(musan, tempfile.mkdtemp())
-    >>> mixer = MusanMixer(speech_csv=csvs["speech"]["test"])
+    >>> folder = tempfile.mkdtemp()
+    >>> with open(f"{folder}/speech.csv", "w") as f:  # a pool of 8 "talkers"
+    ...     _ = f.write("ID,wav\\n")
+    ...     for k in range(8):
+    ...         sf.write(f"{folder}/s{k}.wav", np.random.default_rng(k).normal(0, 0.1, 32000), 16000)
+    ...         _ = f.write(f"s{k},{folder}/s{k}.wav\\n")
+    >>> mixer = MusanMixer(speech_csv=f"{folder}/speech.csv")
     >>> speech = 0.1 * torch.randn(24000)
     >>> mixture, record = mixer.mix(speech, "babble", 5.0, random.Random(0))
     >>> round(measure_snr(speech, mixture - speech), 4), 3 <= len(record["noise_ids"]) <= 7
@@ -257,12 +259,14 @@ class AddMusanNoise(torch.nn.Module):
     Example
     -------
     >>> import tempfile
-    >>> from data_prep.synthetic import generate
-    >>> from data_prep.musan_prepare import prepare_musan
-    >>> musan = generate(tempfile.mkdtemp(), size="tiny", corpora=["musan"])["musan"]
-    >>> csvs = prepare_musan(musan, tempfile.mkdtemp())
-    >>> add_noise = AddMusanNoise(csvs["noise"]["train"], csvs["music"]["train"],
-    ...                           csvs["speech"]["train"])
+    >>> folder = tempfile.mkdtemp()
+    >>> with open(f"{folder}/pool.csv", "w") as f:  # one pool for the three types here
+    ...     _ = f.write("ID,wav\\n")
+    ...     for k in range(8):
+    ...         sf.write(f"{folder}/n{k}.wav", np.random.default_rng(k).normal(0, 0.1, 32000), 16000)
+    ...         _ = f.write(f"n{k},{folder}/n{k}.wav\\n")
+    >>> pool = f"{folder}/pool.csv"
+    >>> add_noise = AddMusanNoise(noise_csv=pool, music_csv=pool, speech_csv=pool)
     >>> clean = 0.1 * torch.randn(2, 16000)
     >>> clean[1, 8000:] = 0  # padding
     >>> noisy = add_noise(clean, torch.tensor([1.0, 0.5]))

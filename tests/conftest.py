@@ -89,3 +89,18 @@ def run_recipe(script, hparams, *overrides, cwd=None, timeout=600):
     cmd = [sys.executable, os.path.join(REPO, script), os.path.join(REPO, hparams), *overrides]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def load_recipe_script(recipe, script="train"):
+    """Import ``recipes/<recipe>/<script>.py`` as a module (its folder on sys.path, as
+    when the script runs), to call its Brain in a test."""
+    import importlib.util
+
+    folder = os.path.join(REPO, "recipes", recipe)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(f"{recipe}_{script}",
+                                                  os.path.join(folder, f"{script}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -58,15 +58,49 @@ def test_time_pooling_halves_the_frames():
     assert pool.dropout.p == 0.2
 
 
+def _record(module, calls):
+    """Forward hook: appends (input, output) of each call of ``module`` to ``calls``."""
+    return module.register_forward_hook(lambda m, args, out: calls.append((args[0], out)))
+
+
 def test_e_transformer_follows_equations_5_to_8():
     module = ETransformer().eval()
     assert module.conv_in.conv.kernel_size == (3,) and module.conv_in.conv.out_channels == 128
     layer = module.transformer.encoder.layers[0]
     assert layer.self_att.att.num_heads == 8 and layer.self_att.att.embed_dim == 128
     t = torch.randn(2, 30, 128)
-    _zero(module.conv_out)  # Conv1d(T'') = LayerNorm(relu(0)) with zero affine = 0
-    assert torch.allclose(module(t), t)  # Y = Conv1d(T'') + T leaves T
-    assert not torch.allclose(TransformerBlock().eval()(t), t)
+    calls = {name: [] for name in ("conv_in", "transformer", "conv_out")}
+    for name, calls_of in calls.items():
+        _record(getattr(module, name), calls_of)
+    y = module(t)
+    assert all(len(c) == 1 for c in calls.values()), "every step runs once"
+    (conv_in_x, conv_in_y), = calls["conv_in"]
+    (transformer_x, transformer_y), = calls["transformer"]
+    (conv_out_x, conv_out_y), = calls["conv_out"]
+    assert torch.equal(conv_in_x, t)                      # T'  = Conv1d(T)         (5)
+    assert torch.equal(transformer_x, conv_in_y)          # T'' = Transformer(T')   (6)
+    assert torch.equal(conv_out_x, transformer_y)         # Conv1d(T'')             (7)
+    assert torch.allclose(y, conv_out_y + t)              # Y = Conv1d(T'') + T     (8)
+    # The transformer layer changes its input (it is not an identity in disguise).
+    assert not torch.allclose(transformer_y, transformer_x, atol=1e-3)
+
+
+def test_e_transformer_conv1d_is_relu_then_layernorm():
+    conv = ETransformer().eval().conv_in
+    out = conv(torch.randn(2, 30, 128))
+    # LayerNorm last (unit affine at init): every frame has mean 0 and std 1, and
+    # negative values; a LayerNorm before the ReLU would leave only values >= 0.
+    assert torch.allclose(out.mean(-1), torch.zeros(2, 30), atol=1e-5)
+    assert torch.allclose(out.std(-1, unbiased=False), torch.ones(2, 30), atol=1e-3)
+    assert (out < 0).any()
+
+
+def test_time_pooling_drops_out_before_pooling():
+    pool = TimePooling()
+    calls = []
+    _record(pool.dropout, calls)
+    pool(torch.randn(2, 400, 128))
+    assert calls[0][0].shape == (2, 400, 128)  # dropout sees the 400 frames, not 200
 
 
 def test_statistics_pooling_ignores_padding():

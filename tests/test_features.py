@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from speechbrain_ext.features import FixedLengthLogMel
-from speechbrain_ext.nnet.crnn import LogMelCRNN
+from speechbrain_ext.nnet.logmel_crnn import LogMelCRNN
 
 
 @pytest.mark.parametrize("cls", [FixedLengthLogMel, LogMelCRNN])

@@ -1,9 +1,11 @@
 """Joint ASR-SER recipe: loss weighting, no reference text at evaluation, fusion shapes,
 CTC units, LibriSpeech prep, Table 1 arithmetic, the study runner."""
 
+import doctest
 import importlib.util
 import json
 import os
+import sys
 
 import pytest
 import speechbrain as sb
@@ -13,9 +15,10 @@ from hyperpyyaml import load_hyperpyyaml
 from conftest import REPO
 from speechbrain_ext.ctc import CHARACTERS, character_encoder, greedy_transcripts
 from speechbrain_ext.nnet.fusion import ResidualMLP, TokenMeanPooling
-from speechbrain_ext.reports import format_joint_table
 
 RECIPE = os.path.join(REPO, "recipes", "joint_asr_ser")
+sys.path.insert(0, RECIPE)  # the scripts import their folder's modules, as when run
+from table1 import format_joint_table  # noqa: E402
 
 
 def _load_script(name):
@@ -159,7 +162,7 @@ def test_joint_yaml_fusion_sizes_match_its_encoders(tmp_path):
 
 
 def test_character_units_cover_the_prepared_words():
-    from data_prep.iemocap_prepare import normalize_words
+    from speechbrain_ext.ctc import normalize_words
 
     encoder = character_encoder()
     words = normalize_words("Don't you DARE, [LAUGHTER] say that!")
@@ -212,7 +215,7 @@ def test_study_requires_musan_for_noisy_models_and_writes_tables(tmp_path):
         study.main(["--data_folder", str(tmp_path), "--models", "joint", "--encoder", "crnn",
                     "--study_folder", str(tmp_path)])  # no --librispeech_folder
     # Tables from finished runs: two models' summaries written by the fold runner.
-    from speechbrain_ext.cv import summarize_folds, write_summary
+    from speechbrain_ext.fold_runner import summarize_folds, write_summary
     from speechbrain_ext.metrics import write_predictions
     for model, rows in (("asr", [{"id": "a", "emo": "neu", "words": "A B", "words_pred": "A"}]),
                         ("joint", [{"id": "a", "emo": "neu", "emo_pred": "neu", "words": "A B",
@@ -227,7 +230,7 @@ def test_study_requires_musan_for_noisy_models_and_writes_tables(tmp_path):
 
 
 def test_missing_pretrained_stand_in_fails_with_the_command_that_makes_it(tmp_path):
-    from speechbrain_ext.recipe_data import load_pretrained
+    from recipe_helpers import load_pretrained
 
     with open(os.path.join(RECIPE, "hparams", "ser_crnn.yaml")) as f:
         hp = load_hyperpyyaml(f, {"data_folder": str(tmp_path), "output_folder": str(tmp_path),
@@ -249,3 +252,10 @@ def test_joint_training_step_works_with_an_augmenter_that_adds_copies():
     out = brain.compute_forward(batch, sb.Stage.TRAIN)
     assert out["emo"].shape[0] == len(out["hypotheses"]) == 4
     assert torch.isfinite(brain.compute_objectives(out, batch, sb.Stage.TRAIN))
+
+
+@pytest.mark.parametrize("name", ["table1", "recipe_helpers"])
+def test_recipe_module_examples_run(name):
+    # The recipe folder is not a package pytest collects: run its examples here.
+    result = doctest.testmod(_load_script(name))
+    assert result.attempted > 0 and result.failed == 0

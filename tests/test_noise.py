@@ -300,7 +300,11 @@ def test_matrix_files_have_the_target_snr(matrix, iemocap):
                                dtype="float64")
             speech = entry["gain"] * clean
             snr = 10 * np.log10(np.mean(speech ** 2) / np.mean((noisy - speech) ** 2))
-            assert abs(snr - entry["snr_db"]) < 0.1, (condition, uid, snr)
+            # Against the condition's name (noise_5: noise at 5 dB), not only the record.
+            noise_type, named_snr = condition.split("_")
+            assert entry["noise_type"] == noise_type
+            assert abs(snr - float(named_snr)) < 0.1, (condition, uid, snr)
+            assert entry["snr_db"] == float(named_snr)
 
 
 def test_matrix_is_byte_identical_when_rebuilt(matrix, data_json, musan_csvs, iemocap,

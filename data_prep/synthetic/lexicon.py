@@ -5,8 +5,8 @@ prosody (pitch, pitch range, rate, volume with per-utterance jitter; happy and
 angry overlap on purpose). A share of emotional turns uses lexically neutral
 sentences, so that only the prosody tells, as in real acted speech.
 
-The prosody table and templates are those measured in the project's
-feasibility study (``shared/reference/gen_corpus.py``).
+The prosody table and templates are those of the project's feasibility
+measurements, before the generators were written.
 
 Example
 -------

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""CoRNN (Huang et al.): 3-D log-mel -> BiLSTM -> Conformer -> FC -> softmax, on IEMOCAP.
+"""CoRNN: 3-D log-mel -> BiLSTM -> Conformer -> FC -> softmax, on IEMOCAP.
 
-Paper: ``shared/papers/cornn_bilstm_conformer.txt``. The YAML names the feature
-step, the encoder (a chain of modules), the pooling and the classifier, so the
-ablations and the ACRNN baseline are YAMLs of this one script:
+X. Huang, C. Sun, J. Yang, X. Hou, "Speech Emotion Recognition Based on Recurrent
+Neural Networks with Conformer for Emotional Speech Synthesis", SPNCE 2023, Springer
+LNICST, 2025, doi:10.1007/978-3-031-73699-5_19.
+
+The YAML names the feature step, the encoder (a chain of modules), the pooling and
+the classifier, so the ablations and the ACRNN baseline are YAMLs of this one script:
 
 > python train.py hparams/cornn.yaml --data_folder=/path/to/IEMOCAP_full_release
 > python train.py hparams/wo_conformer.yaml ...    # BiLSTM only
@@ -11,10 +14,12 @@ ablations and the ACRNN baseline are YAMLs of this one script:
 > python train.py hparams/acrnn.yaml ...           # ACRNN baseline (Chen et al. 2018)
 
 One run trains and tests one fold (``--fold_scheme=speaker10 --fold=K``); all ten:
-``python -m speechbrain_ext.cv recipes/cornn/train.py recipes/cornn/hparams/cornn.yaml
---folds speaker10 --data_folder=...``. The model tested is the one of the last
-epoch, as in the paper, or (``select_on_valid: True``) the epoch with the lowest
-validation error; never a choice made on the test fold.
+``python -m speechbrain_ext.fold_runner recipes/cornn/train.py
+recipes/cornn/hparams/cornn.yaml --folds speaker10 --data_folder=...``. The model
+tested is the one of the last epoch, as in the paper, or (``select_on_valid: True``)
+the epoch with the lowest validation error; never a choice made on the test fold.
+A ``wav_augment`` in the YAML (e.g. MUSAN noise) is applied to the training waveforms
+before the features.
 """
 
 import sys
@@ -22,23 +27,62 @@ import sys
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_ext.emotion_brain import EmotionClassifierBrain
-from speechbrain_ext.recipe_data import emotion_datasets, prepare_fold_data
+from data_prep.fold_data import emotion_datasets, prepare_fold_data
+from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
 
 
-class CoRNNBrain(EmotionClassifierBrain):
-    """Fixed-length 3-D log-mel -> encoder -> pooling over the utterance -> classifier.
-
-    Loss, validation, checkpoint selection and test rows: ``EmotionClassifierBrain``.
-    """
+class CoRNNBrain(sb.Brain):
+    """Fixed-length 3-D log-mel -> encoder -> pooling over the utterance -> classifier."""
 
     def compute_forward(self, batch, stage):
+        """wav -> (augment, training only) -> features -> encoder -> pooled -> log-probs."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
+        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+            wavs, wav_lens = self.hparams.wav_augment(wavs, wav_lens)
         feats, feat_lens = self.modules.features(wavs, wav_lens)
         frames = self.modules.encoder(feats)
+        # Pool over the utterance's own frames only: padding never reaches the output.
         pooled = self.modules.pooling(frames, feat_lens).squeeze(1)
         return self.hparams.log_softmax(self.modules.classifier(pooled))
+
+    def compute_objectives(self, predictions, batch, stage):
+        """NLL loss; validation/test error; one prediction row per test utterance."""
+        emo, _ = batch.emo_encoded
+        emo = emo.squeeze(1)
+        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+            emo = self.hparams.wav_augment.replicate_labels(emo)  # it may add copies
+        loss = self.hparams.compute_cost(predictions, emo)
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics.append(batch.id, predictions, emo)
+        if stage == sb.Stage.TEST:
+            predicted = self.label_encoder.decode_ndim(predictions.argmax(dim=-1).cpu())
+            for uid, spk, true, pred in zip(batch.id, batch.speaker, batch.emo, predicted):
+                self.test_rows.append({"id": uid, "speaker": spk, "emo": true,
+                                       "emo_pred": pred, "condition": self.test_condition})
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics = self.hparams.error_stats()
+        self.test_rows = []
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log and checkpoint after validation, log each tested condition."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = {"loss": stage_loss, "error_rate": self.error_metrics.summarize("average")}
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch}, train_stats={"loss": self.train_loss}, valid_stats=stats)
+            # Keeps the checkpoint the test will use (last epoch, or best validation).
+            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch),
+                                                 **kept_checkpoints(self.hparams))
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current,
+                 "condition": self.test_condition}, test_stats=stats)
 
 
 if __name__ == "__main__":
@@ -70,4 +114,4 @@ if __name__ == "__main__":
         train_loader_kwargs=hparams["train_dataloader_options"],
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
-    brain.test_conditions(datasets, test_manifests)
+    test_on_conditions(brain, datasets, test_manifests)

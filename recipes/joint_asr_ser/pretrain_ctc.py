@@ -3,7 +3,7 @@
 
 The paper starts from ``wav2vec2-large-960h-lv60-self``, an encoder already trained
 for ASR on LibriSpeech 960 h. On a CPU the recipes use a log-mel CRNN instead
-(``speechbrain_ext.nnet.crnn.LogMelCRNN``); this script gives it the same kind of
+(``speechbrain_ext.nnet.logmel_crnn.LogMelCRNN``); this script gives it the same kind of
 start: character CTC on LibriSpeech (the synthetic mini-LibriSpeech here).
 
 > python pretrain_ctc.py hparams/pretrain_ctc_crnn.yaml --data_folder=/path/to/LibriSpeech

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The noise-robustness study of Bansal et al. (2023): six models, 7 test conditions.
 
-Runs the fold runner (``speechbrain_ext.cv``) for each model type, then writes the
+Runs the fold runner (``speechbrain_ext.fold_runner``) for each model type, then writes the
 paper's Table 1 (``table1.md``) and Fig. 2 (``fig2.png``) into ``--study_folder``:
 
     model          script          hparams
@@ -34,8 +34,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from data_prep.noisy_testsets import CONDITIONS, condition_label
-from speechbrain_ext import cv
-from speechbrain_ext.reports import format_joint_table, plot_joint_comparison
+from speechbrain_ext import fold_runner
+from table1 import format_joint_table, plot_joint_comparison  # this folder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = ("asr", "ser", "joint", "asr_noisy", "ser_noisy", "joint_noisy")
@@ -70,7 +70,7 @@ def run_models(runs, jobs):
         failed = []
         for model, cv_args in runs.items():
             print(f"[study] {model}: {shlex.join(cv_args)}", flush=True)
-            if cv.main(cv_args) != 0:
+            if fold_runner.main(cv_args) != 0:
                 failed.append(model)
         return failed
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
@@ -88,7 +88,7 @@ def run_models(runs, jobs):
         log = os.path.join(cv_folder, "cv_log.txt")
         say(f"[study] {model}: started, {threads} thread(s), console in {log}")
         with open(log, "a") as sink:
-            proc = subprocess.run([sys.executable, "-m", "speechbrain_ext.cv", *runs[model]],
+            proc = subprocess.run([sys.executable, "-m", "speechbrain_ext.fold_runner", *runs[model]],
                                   stdout=sink, stderr=subprocess.STDOUT, env=env)
         say(f"[study] {model}: {'finished' if proc.returncode == 0 else f'FAILED, see {log}'}")
         return proc.returncode
@@ -139,7 +139,7 @@ def main(argv=None):
                         help="epochs of the crnn CTC pre-training (default: its YAML's, 8)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
-    parser.add_argument("--folds", default="speaker10", choices=sorted(cv.N_FOLDS))
+    parser.add_argument("--folds", default="speaker10", choices=sorted(fold_runner.N_FOLDS))
     parser.add_argument("--fold_ids", default=None, help="e.g. 1,2 (default: all)")
     parser.add_argument("--study_folder", default=None,
                         help="default: results/study_<encoder>_<folds>")

@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""ASR baseline (Bansal et al. 2023, section 3.1): encoder + character CTC, one fold.
+"""ASR baseline: encoder + character CTC, one fold.
+
+Bansal et al., "On the Efficacy and Noise-Robustness of Jointly Learned Speech
+Emotion and Automatic Speech Recognition", Interspeech 2023, arXiv:2305.12540,
+section 3.1: upstream SpeechBrain's LibriSpeech wav2vec2 CTC recipe as it is.
 
 The same encoder, CTC head, speed perturbation, data and folds as ``train_joint.py``,
 without the SER head: the reference point for the joint model's WER.
@@ -8,7 +12,8 @@ without the SER head: the reference point for the joint model's WER.
 > python train_asr.py hparams/asr_crnn.yaml --data_folder=... --pretrained_ctc_folder=...
 
 Test rows carry ``words`` / ``words_pred`` and the true ``emo`` (for WER by emotion),
-no ``emo_pred``. The model is selected on the fold's validation WER.
+no ``emo_pred``. The model is selected on the fold's validation WER. WER counts
+the turns whose reference has a word (validation and test alike).
 """
 
 import sys
@@ -16,16 +21,17 @@ import sys
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
+from data_prep.fold_data import emotion_datasets, prepare_fold_data
+from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
 from speechbrain_ext.ctc import character_encoder
-from speechbrain_ext.emotion_brain import ConditionTestLoopMixin, EncoderFineTuningMixin
-from speechbrain_ext.recipe_data import (emotion_datasets, load_pretrained, prepare_fold_data,
-                                         train_loader_kwargs)
+from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
 
 
-class ASRBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
-    """Encoder -> linear -> CTC; greedy transcripts."""
+class ASRBrain(sb.Brain):
+    """Encoder -> CTC head -> CTC; greedy transcripts."""
 
     def compute_forward(self, batch, stage):
+        """wav -> (augment, training only) -> encoder -> CTC log-probs."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
@@ -34,6 +40,7 @@ class ASRBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
         return self.hparams.log_softmax(self.modules.ctc_lin(frames)), lens
 
     def compute_objectives(self, predictions, batch, stage):
+        """CTC loss; WER; test rows."""
         log_probs, lens = predictions
         tokens, token_lens = batch.tokens
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
@@ -42,8 +49,10 @@ class ASRBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
         loss = self.hparams.ctc_cost(log_probs, tokens, lens, token_lens)
         if stage != sb.Stage.TRAIN:
             hyps = self.hparams.ctc_decoder(log_probs, lens, self.ctc_encoder)
-            self.wer_metric.append(batch.id, [h.split() for h in hyps],
-                                   [w.split() for w in batch.words])
+            scored = [i for i, words in enumerate(batch.words) if words]  # the WER rule
+            self.wer_metric.append([batch.id[i] for i in scored],
+                                   [hyps[i].split() for i in scored],
+                                   [batch.words[i].split() for i in scored])
         if stage == sb.Stage.TEST:
             for uid, spk, emo, words, hyp in zip(batch.id, batch.speaker, batch.emo,
                                                  batch.words, hyps):
@@ -56,12 +65,48 @@ class ASRBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
         self.test_rows = []
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
+        """After validation: anneal, log, keep the checkpoint to test; after a test: log."""
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
         wer = self.wer_metric.summarize("error_rate")
         stats = {"loss": stage_loss, "WER": wer, "error_rate": wer / 100}
-        self.log_and_checkpoint(stage, stats, epoch)
+        if stage == sb.Stage.VALID:
+            old_lr, new_lr = self.hparams.lr_annealing(stats["error_rate"])
+            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+            rates = {"lr": old_lr}
+            if self.encoder_optimizer is not None:
+                old_lr, new_lr = self.hparams.lr_annealing_encoder(stats["error_rate"])
+                sb.nnet.schedulers.update_learning_rate(self.encoder_optimizer, new_lr)
+                rates["lr_encoder"] = old_lr
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch, **rates}, train_stats={"loss": self.train_loss},
+                valid_stats=stats)
+            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch),
+                                                 **kept_checkpoints(self.hparams))
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current,
+                 "condition": self.test_condition}, test_stats=stats)
+
+    def init_optimizers(self):
+        """The pre-trained modules (``pretrained_modules``) train
+        with ``encoder_opt_class``, the new heads with ``opt_class``; frozen weights
+        get no optimizer."""
+        pretrained = self.hparams.pretrained_modules
+        groups = {"model": [], "encoder": []}
+        for name, module in self.modules.items():
+            key = "encoder" if name in pretrained else "model"
+            groups[key] += [p for p in module.parameters() if p.requires_grad]
+        self.optimizer = self.hparams.opt_class(groups["model"])
+        self.optimizers_dict = {"model": self.optimizer}
+        self.encoder_optimizer = None
+        if groups["encoder"]:
+            self.encoder_optimizer = self.hparams.encoder_opt_class(groups["encoder"])
+            self.optimizers_dict["encoder"] = self.encoder_optimizer
+        if self.checkpointer is not None:
+            for name, optimizer in self.optimizers_dict.items():
+                self.checkpointer.add_recoverable(f"{name}_optimizer", optimizer)
 
 
 if __name__ == "__main__":
@@ -94,4 +139,4 @@ if __name__ == "__main__":
         train_loader_kwargs=train_loader_kwargs(hparams, datasets["train"], brain),
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
-    brain.test_conditions(datasets, test_manifests)
+    test_on_conditions(brain, datasets, test_manifests)

@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Joint ASR + SER (Bansal et al. 2023, section 3.2), one fold of a CV scheme.
+"""Joint ASR + SER, one fold of a CV scheme.
+
+L. Bansal, S. P. Dubagunta, M. Chetlur, P. Jagtap, A. Ganapathiraju, "On the Efficacy
+and Noise-Robustness of Jointly Learned Speech Emotion and Automatic Speech
+Recognition", Proc. Interspeech 2023, arXiv:2305.12540 (section 3.2).
 
 One encoder (wav2vec2 in ``joint_w2v2.yaml``) feeds two heads:
 
@@ -20,7 +24,9 @@ hypothesis, never the reference (``ser_text_in_training`` only concerns training
 > python train_joint.py hparams/joint_crnn.yaml --data_folder=... --pretrained_ctc_folder=...
 
 All folds and the noise study: ``study.py`` (README). The model is selected on the
-validation set of the fold, never on its test set.
+validation set of the fold, never on its test set. WER counts the turns whose
+reference has a word (validation and test alike); a turn whose transcript
+normalises to nothing trains CTC on an empty target and counts for SER.
 """
 
 import sys
@@ -29,16 +35,17 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
+from data_prep.fold_data import emotion_datasets, prepare_fold_data
+from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
 from speechbrain_ext.ctc import character_encoder
-from speechbrain_ext.emotion_brain import ConditionTestLoopMixin, EncoderFineTuningMixin
-from speechbrain_ext.recipe_data import (emotion_datasets, load_pretrained, prepare_fold_data,
-                                         train_loader_kwargs)
+from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
 
 
-class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain):
+class JointASRSERBrain(sb.Brain):
     """Shared encoder, CTC head, and an SER head fusing acoustics with the transcript."""
 
     def compute_forward(self, batch, stage):
+        """wav -> encoder -> CTC log-probs, transcript, emotion log-probs."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
@@ -58,6 +65,7 @@ class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain)
         if self.hparams.freeze_text_encoder:
             self.modules.text_encoder.eval()  # Brain.fit sets train(): no dropout when frozen
         tokens, token_states = self.modules.text_encoder(texts, return_tokens=True)
+        # Both poolings skip padding: an utterance's emotion never depends on its batch.
         linguistic = self.hparams.token_pooling(token_states, tokens["attention_mask"])
         acoustic = self.hparams.mean_pooling(frames, lens).squeeze(1)
         fused = torch.cat([self.modules.acoustic_mlp(acoustic),
@@ -67,6 +75,7 @@ class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain)
                 "emo": emo_log_probs, "ser_texts": texts}
 
     def compute_objectives(self, predictions, batch, stage):
+        """``ser_weight * NLL + (1 - ser_weight) * CTC``; WER, SER error; test rows."""
         emo, _ = batch.emo_encoded
         emo = emo.squeeze(1)
         tokens, token_lens = batch.tokens
@@ -79,8 +88,10 @@ class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain)
         loss = self.hparams.ser_weight * loss_ser + (1 - self.hparams.ser_weight) * loss_asr
         if stage != sb.Stage.TRAIN:
             hyps = predictions["hypotheses"]
-            self.wer_metric.append(batch.id, [h.split() for h in hyps],
-                                   [w.split() for w in batch.words])
+            scored = [i for i, words in enumerate(batch.words) if words]  # the WER rule
+            self.wer_metric.append([batch.id[i] for i in scored],
+                                   [hyps[i].split() for i in scored],
+                                   [batch.words[i].split() for i in scored])
             self.ser_metric.append(batch.id, predictions["emo"], emo)
         if stage == sb.Stage.TEST:
             emo_pred = self.label_encoder.decode_ndim(predictions["emo"].argmax(dim=-1).cpu())
@@ -97,6 +108,7 @@ class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain)
         self.test_rows = []
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
+        """After validation: anneal, log, keep the checkpoint to test; after a test: log."""
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
@@ -105,7 +117,42 @@ class JointASRSERBrain(EncoderFineTuningMixin, ConditionTestLoopMixin, sb.Brain)
         # The selection metric weighs the two primary tasks equally.
         stats = {"loss": stage_loss, "WER": wer, "SER_error": ser_error,
                  "error_rate": (wer / 100 + ser_error) / 2}
-        self.log_and_checkpoint(stage, stats, epoch)
+        if stage == sb.Stage.VALID:
+            old_lr, new_lr = self.hparams.lr_annealing(stats["error_rate"])
+            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+            rates = {"lr": old_lr}
+            if self.encoder_optimizer is not None:
+                old_lr, new_lr = self.hparams.lr_annealing_encoder(stats["error_rate"])
+                sb.nnet.schedulers.update_learning_rate(self.encoder_optimizer, new_lr)
+                rates["lr_encoder"] = old_lr
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch, **rates}, train_stats={"loss": self.train_loss},
+                valid_stats=stats)
+            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch),
+                                                 **kept_checkpoints(self.hparams))
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current,
+                 "condition": self.test_condition}, test_stats=stats)
+
+    def init_optimizers(self):
+        """The pre-trained modules (``pretrained_modules``: encoder, text encoder) train
+        with ``encoder_opt_class``, the new heads with ``opt_class``; frozen weights
+        get no optimizer."""
+        pretrained = self.hparams.pretrained_modules
+        groups = {"model": [], "encoder": []}
+        for name, module in self.modules.items():
+            key = "encoder" if name in pretrained else "model"
+            groups[key] += [p for p in module.parameters() if p.requires_grad]
+        self.optimizer = self.hparams.opt_class(groups["model"])
+        self.optimizers_dict = {"model": self.optimizer}
+        self.encoder_optimizer = None
+        if groups["encoder"]:
+            self.encoder_optimizer = self.hparams.encoder_opt_class(groups["encoder"])
+            self.optimizers_dict["encoder"] = self.encoder_optimizer
+        if self.checkpointer is not None:
+            for name, optimizer in self.optimizers_dict.items():
+                self.checkpointer.add_recoverable(f"{name}_optimizer", optimizer)
 
 
 if __name__ == "__main__":
@@ -141,4 +188,4 @@ if __name__ == "__main__":
         train_loader_kwargs=train_loader_kwargs(hparams, datasets["train"], brain),
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
-    brain.test_conditions(datasets, test_manifests)
+    test_on_conditions(brain, datasets, test_manifests)

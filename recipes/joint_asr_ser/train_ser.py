@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""SER baseline (Bansal et al. 2023, section 3.1): encoder -> mean pooling -> linear.
+"""SER baseline: encoder -> mean pooling -> linear.
+
+Bansal et al., "On the Efficacy and Noise-Robustness of Jointly Learned Speech
+Emotion and Automatic Speech Recognition", Interspeech 2023, arXiv:2305.12540,
+section 3.1.
 
 The model of the upstream SpeechBrain IEMOCAP wav2vec2 recipe, one fold of a CV
-scheme. The encoder is chosen in YAML:
+scheme (upstream's ``recipes/IEMOCAP/emotion_recognition/train_with_wav2vec2.py``).
+The encoder is chosen in YAML:
 
 > python train_ser.py hparams/ser_w2v2.yaml --data_folder=/path/to/IEMOCAP_full_release
 > python train_ser.py hparams/ser_crnn.yaml --data_folder=... --pretrained_ctc_folder=...
 
 One run trains and tests one fold (``--fold_scheme`` session5 / speaker10 / random5,
-``--fold`` from 1). All folds, with a summary: ``python -m speechbrain_ext.cv
+``--fold`` from 1). All folds, with a summary: ``python -m speechbrain_ext.fold_runner
 recipes/joint_asr_ser/train_ser.py hparams/ser_w2v2.yaml --folds speaker10 --data_folder=...``.
 The model is selected on the validation set of the fold, never on its test set.
 
@@ -23,20 +28,17 @@ import sys
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_ext.emotion_brain import EmotionClassifierBrain, EncoderFineTuningMixin
-from speechbrain_ext.recipe_data import (emotion_datasets, load_pretrained, prepare_fold_data,
-                                         train_loader_kwargs)
+from data_prep.fold_data import emotion_datasets, prepare_fold_data
+from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
+from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
 
 
-class EmotionBrain(EncoderFineTuningMixin, EmotionClassifierBrain):
-    """Utterance-level emotion classifier on top of a frame-level encoder.
-
-    Loss, test rows, the test loop, the two optimizers (head, encoder) and NewBob:
-    ``speechbrain_ext.emotion_brain``; here the forward pass.
-    """
+class EmotionBrain(sb.Brain):
+    """Utterance-level emotion classifier on top of a frame-level encoder."""
 
     def compute_forward(self, batch, stage):
-        """wav -> encoder frames -> mean over valid frames -> log-probabilities."""
+        """wav -> (augment, training only) -> encoder frames -> mean over valid frames ->
+        log-probabilities."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
@@ -45,12 +47,69 @@ class EmotionBrain(EncoderFineTuningMixin, EmotionClassifierBrain):
         pooled = self.hparams.mean_pooling(frames, lens).squeeze(1)
         return self.hparams.log_softmax(self.modules.classifier(pooled))
 
+    def compute_objectives(self, predictions, batch, stage):
+        """NLL loss; validation/test error; one prediction row per test utterance."""
+        emo, _ = batch.emo_encoded
+        emo = emo.squeeze(1)
+        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+            emo = self.hparams.wav_augment.replicate_labels(emo)  # it may add copies
+        loss = self.hparams.compute_cost(predictions, emo)
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics.append(batch.id, predictions, emo)
+        if stage == sb.Stage.TEST:
+            predicted = self.label_encoder.decode_ndim(predictions.argmax(dim=-1).cpu())
+            for uid, spk, true, pred in zip(batch.id, batch.speaker, batch.emo, predicted):
+                self.test_rows.append({"id": uid, "speaker": spk, "emo": true,
+                                       "emo_pred": pred, "condition": self.test_condition})
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        if stage != sb.Stage.TRAIN:
+            self.error_metrics = self.hparams.error_stats()
+        self.test_rows = []
+
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Anneal, log and checkpoint after validation (train and test: the shared loop)."""
-        if stage != sb.Stage.VALID:
-            return super().on_stage_end(stage, stage_loss, epoch)
+        """After validation: anneal, log, keep the checkpoint to test; after a test: log."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
         stats = {"loss": stage_loss, "error_rate": self.error_metrics.summarize("average")}
-        self.log_and_checkpoint(stage, stats, epoch)
+        if stage == sb.Stage.VALID:
+            old_lr, new_lr = self.hparams.lr_annealing(stats["error_rate"])
+            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+            rates = {"lr": old_lr}
+            if self.encoder_optimizer is not None:
+                old_lr, new_lr = self.hparams.lr_annealing_encoder(stats["error_rate"])
+                sb.nnet.schedulers.update_learning_rate(self.encoder_optimizer, new_lr)
+                rates["lr_encoder"] = old_lr
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch, **rates}, train_stats={"loss": self.train_loss},
+                valid_stats=stats)
+            self.checkpointer.save_and_keep_only(meta=dict(stats, epoch=epoch),
+                                                 **kept_checkpoints(self.hparams))
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current,
+                 "condition": self.test_condition}, test_stats=stats)
+
+    def init_optimizers(self):
+        """The pre-trained modules (``pretrained_modules``) train
+        with ``encoder_opt_class``, the new heads with ``opt_class``; frozen weights
+        get no optimizer."""
+        pretrained = self.hparams.pretrained_modules
+        groups = {"model": [], "encoder": []}
+        for name, module in self.modules.items():
+            key = "encoder" if name in pretrained else "model"
+            groups[key] += [p for p in module.parameters() if p.requires_grad]
+        self.optimizer = self.hparams.opt_class(groups["model"])
+        self.optimizers_dict = {"model": self.optimizer}
+        self.encoder_optimizer = None
+        if groups["encoder"]:
+            self.encoder_optimizer = self.hparams.encoder_opt_class(groups["encoder"])
+            self.optimizers_dict["encoder"] = self.encoder_optimizer
+        if self.checkpointer is not None:
+            for name, optimizer in self.optimizers_dict.items():
+                self.checkpointer.add_recoverable(f"{name}_optimizer", optimizer)
 
 
 if __name__ == "__main__":
@@ -83,4 +142,4 @@ if __name__ == "__main__":
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
     # Best epoch on the validation set (select_on_valid), then the test fold per condition.
-    brain.test_conditions(datasets, test_manifests)
+    test_on_conditions(brain, datasets, test_manifests)

@@ -1,6 +1,8 @@
-"""CoRNN building blocks (Huang et al.): BiLSTM and a Conformer stack on 3-D log-mel.
+"""CoRNN building blocks: BiLSTM and a Conformer stack on 3-D log-mel.
 
-``shared/papers/cornn_bilstm_conformer.txt``, section 2: 3-D log-mel -> BiLSTM ->
+X. Huang, C. Sun, J. Yang, X. Hou, "Speech Emotion Recognition Based on Recurrent
+Neural Networks with Conformer for Emotional Speech Synthesis", SPNCE 2023, Springer
+LNICST, 2025, doi:10.1007/978-3-031-73699-5_19, section 2: 3-D log-mel -> BiLSTM ->
 Conformer block(s) -> FC -> softmax. The Conformer block is SpeechBrain's
 ``ConformerEncoderLayer`` with relative positional multi-head attention
 (``RelPosMHAXL`` fed by ``RelPosEncXL``), which computes the paper's equations:

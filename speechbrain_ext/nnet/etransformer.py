@@ -1,6 +1,7 @@
-"""Residual-BLSTM, time pooling and E-transformer modules (``residual_blstm_etransformer.txt``).
+"""Residual-BLSTM, time pooling and E-transformer modules.
 
-Section 2 of the paper, on (batch, time, features) tensors so a YAML can chain them
+D. Hu, X. Hu, X. Xu, "Multiple Enhancements to LSTM for Learning Emotion-Salient
+Features in Speech Emotion Recognition", Proc. Interspeech 2022, section 2, on (batch, time, features) tensors so a YAML can chain them
 in a ``torch.nn.Sequential``:
 
 - ``ThreeConvLayers``: three Conv1d blocks (conv, BatchNorm, ReLU), kernels 5, 3, 3,

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m speechbrain_ext.cv RECIPE_SCRIPT HPARAMS --folds session5 \\
+    python -m speechbrain_ext.fold_runner RECIPE_SCRIPT HPARAMS --folds session5 \\
         [--fold_ids 1,2] [--cv_folder DIR] [--launcher "torchrun --nproc_per_node=2"] \\
         [--summarize_only] [recipe overrides, e.g. --data_folder=... --number_of_epochs=5]
 
@@ -136,7 +136,7 @@ def main(argv=None):
     parser.add_argument("--summarize_only", action="store_true",
                         help="only (re)write the summary of the folds already finished")
     args, overrides = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[cv] %(message)s")
+    logging.basicConfig(level=logging.INFO, format="[fold_runner] %(message)s")
 
     name = os.path.splitext(os.path.basename(args.hparams))[0]
     cv_folder = args.cv_folder or os.path.join("results", "cv", name, args.folds)
@@ -164,7 +164,7 @@ def main(argv=None):
                 return 1
     markdown = write_summary(cv_folder, summarize_folds(cv_folder, args.folds, folds, name))
     print(markdown)
-    print(f"[cv] summary written to {cv_folder}/summary.md, summary.json, confusion.png")
+    print(f"[fold_runner] summary written to {cv_folder}/summary.md, summary.json, confusion.png")
     return 0
 
 

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from speechbrain_ext import cv
+from speechbrain_ext import fold_runner
 
 # A stand-in recipe: logs each call, fails once on fold 2 when FAIL_ONCE exists,
 # writes predictions with a known accuracy per fold (fold k: k-1 errors of 4).
@@ -48,12 +48,12 @@ def test_resume_at_first_unfinished_fold(fake, capsys):
     open(os.path.join(cv_folder, "FAIL_ONCE"), "w").close()
     args = [script, hparams, "--folds", "session5", "--cv_folder", cv_folder,
             "--launcher", sys.executable, "--number_of_epochs=3"]
-    assert cv.main(args) == 1  # fold 2 failed
+    assert fold_runner.main(args) == 1  # fold 2 failed
     assert "fold 2 failed" in capsys.readouterr().err
     assert os.path.exists(os.path.join(cv_folder, "fold1", "predictions.json"))
     assert not os.path.exists(os.path.join(cv_folder, "summary.json"))
 
-    assert cv.main(args) == 0
+    assert fold_runner.main(args) == 0
     assert _calls(cv_folder) == ["1", "2", "2", "3", "4", "5"]  # fold 1 not rerun
     line = open(os.path.join(cv_folder, "calls.log")).readline().split()
     assert line[1:] == ["session5", "3"]  # scheme and overrides reach the recipe
@@ -75,12 +75,12 @@ def test_subset_is_named_and_summarize_only(fake, capsys):
     script, hparams, cv_folder = fake
     args = [script, hparams, "--folds", "speaker10", "--cv_folder", cv_folder,
             "--launcher", sys.executable, "--fold_ids", "1,3"]
-    assert cv.main(args) == 0
+    assert fold_runner.main(args) == 0
     out = capsys.readouterr().out
     assert "SUBSET: folds 1, 3 of 10" in out
     assert sorted(os.listdir(cv_folder)) == ["calls.log", "confusion.png", "fold1", "fold3",
                                              "summary.json", "summary.md"]
-    assert cv.main([script, hparams, "--folds", "speaker10", "--cv_folder", cv_folder,
+    assert fold_runner.main([script, hparams, "--folds", "speaker10", "--cv_folder", cv_folder,
                     "--summarize_only"]) == 0
     assert _calls(cv_folder) == ["1", "3"]
 
@@ -88,5 +88,5 @@ def test_subset_is_named_and_summarize_only(fake, capsys):
 def test_bad_fold_ids(fake):
     script, hparams, cv_folder = fake
     with pytest.raises(SystemExit):
-        cv.main([script, hparams, "--folds", "session5", "--fold_ids", "6",
+        fold_runner.main([script, hparams, "--folds", "session5", "--fold_ids", "6",
                  "--cv_folder", cv_folder])

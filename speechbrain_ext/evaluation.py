@@ -1,0 +1,76 @@
+"""The evaluation protocol of one fold: which checkpoint is tested, the test over the
+noise conditions, the predictions file.
+
+Every recipe keeps the checkpoint it will test and tests it by one rule, written here
+once: with ``select_on_valid: True`` the epoch with the lowest validation
+``error_rate``, otherwise the last epoch. Never a choice made on the test fold.
+
+A recipe's ``on_stage_end`` calls ``checkpointer.save_and_keep_only(meta=...,
+**kept_checkpoints(hparams))`` after validation; its main calls
+``test_on_conditions(brain, datasets, conditions)``, which evaluates that checkpoint
+on each condition of the noise matrix (``test_<condition>`` datasets) and writes the
+rows the Brain collected in ``brain.test_rows`` to ``hparams.predictions_file``.
+
+Example
+-------
+>>> tested_checkpoint({"select_on_valid": True})
+{'min_key': 'error_rate'}
+>>> kept_checkpoints({"select_on_valid": False})
+{'max_keys': ['epoch']}
+"""
+
+from speechbrain.utils.distributed import if_main_process
+
+from speechbrain_ext.metrics import write_predictions
+
+
+def _option(hparams, key):
+    return hparams[key] if isinstance(hparams, dict) else getattr(hparams, key)
+
+
+def tested_checkpoint(hparams):
+    """``Brain.evaluate`` keyword: the lowest validation ``error_rate`` or the last epoch."""
+    if _option(hparams, "select_on_valid"):
+        return {"min_key": "error_rate"}
+    return {"max_key": "epoch"}
+
+
+def kept_checkpoints(hparams):
+    """``Checkpointer.save_and_keep_only`` keywords that keep the checkpoint
+    :func:`tested_checkpoint` names (the same rule)."""
+    ((which, key),) = tested_checkpoint(hparams).items()
+    return {f"{which}s": [key]}
+
+
+def test_on_conditions(brain, datasets, conditions):
+    """Test the kept checkpoint on ``datasets[f"test_{c}"]`` for each condition ``c``.
+
+    Before each evaluation ``brain.test_condition`` is set to the condition; the
+    Brain's ``compute_objectives`` appends one dict per test utterance to
+    ``brain.test_rows`` (reset in its ``on_stage_start``). The predictions file is
+    written last: the fold runner takes it as "fold finished".
+
+    Arguments
+    ---------
+    brain : speechbrain.Brain
+        With ``hparams.select_on_valid``, ``hparams.test_dataloader_options`` and
+        ``hparams.predictions_file``.
+    datasets : dict
+        ``test_<condition>`` datasets.
+    conditions : list of str
+        Conditions to test, in order (``clean``, ``noise_5``, ...).
+
+    Returns
+    -------
+    list of dict
+        The rows written.
+    """
+    rows = []
+    for condition in conditions:
+        brain.test_condition = condition
+        brain.evaluate(datasets[f"test_{condition}"], **tested_checkpoint(brain.hparams),
+                       test_loader_kwargs=brain.hparams.test_dataloader_options)
+        rows.extend(brain.test_rows)
+    if if_main_process():
+        write_predictions(brain.hparams.predictions_file, rows)
+    return rows

@@ -1,0 +1,206 @@
+"""The recipes' own Brains on real batches: padding, augmentation in training, and
+which checkpoint is tested."""
+
+import glob
+import os
+
+import pytest
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.augment.augmenter import Augmenter
+from speechbrain.augment.time_domain import SpeedPerturb
+
+from conftest import REPO, load_recipe_script, run_recipe
+from speechbrain_ext.evaluation import test_on_conditions as run_test_on_conditions
+
+CORNN_YAMLS = ["cornn", "wo_conformer", "wo_bilstm", "acrnn"]
+
+
+def _hparams(recipe, name, tmp_path, **overrides):
+    if recipe == "e_transformer":
+        overrides["feature_cache_folder"] = str(tmp_path / "cache")
+    with open(os.path.join(REPO, "recipes", recipe, "hparams", f"{name}.yaml")) as f:
+        return load_hyperpyyaml(f, {"data_folder": "unused", "output_folder": str(tmp_path),
+                                    **overrides})
+
+
+def _brain(recipe, name, tmp_path, brain_class, **extra_hparams):
+    hparams = _hparams(recipe, name, tmp_path)
+    hparams.update(extra_hparams)
+    module = load_recipe_script(recipe)
+    brain = getattr(module, brain_class)(modules=hparams["modules"], hparams=hparams,
+                                         run_opts={"device": "cpu"},
+                                         checkpointer=hparams["checkpointer"])
+    # Normalisation statistics as after training, then inference mode.
+    brain.modules.train()
+    brain.modules.features(0.1 * torch.randn(4, 32000), torch.ones(4))
+    brain.modules.eval()
+    return brain
+
+
+def _wavs(iemocap, n=2):
+    """The shortest and the longest of the first 40 synthetic IEMOCAP turns."""
+    paths = sorted(glob.glob(f"{iemocap}/Session1/sentences/wav/*/*.wav"))[:40]
+    wavs = sorted((sb.dataio.dataio.read_audio(p) for p in paths), key=len)
+    assert len(wavs[0]) < 0.8 * len(wavs[-1])
+    return wavs[0], wavs[-1]
+
+
+def _batch(signals, key="sig"):
+    return sb.dataio.batch.PaddedBatch([
+        {"id": f"u{i}", key: s, "emo_encoded": torch.LongTensor([i % 4]), "emo": "neu",
+         "speaker": "Ses01F"} for i, s in enumerate(signals)])
+
+
+class Recorder(torch.nn.Module):
+    """Wraps a module; records the positional arguments of each call."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module, self.calls = module, []
+
+    def forward(self, *args):
+        self.calls.append(args)
+        return self.module(*args)
+
+
+# --- cornn -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", CORNN_YAMLS)
+def test_cornn_brain_pools_the_utterance_own_frames(name, iemocap, tmp_path):
+    torch.manual_seed(0)
+    brain = _brain("cornn", name, tmp_path, "CoRNNBrain")
+    short, long = _wavs(iemocap)
+    brain.modules.pooling = Recorder(brain.modules.pooling)
+    with torch.no_grad():
+        alone = brain.compute_forward(_batch([short]), sb.Stage.TEST)
+        in_batch = brain.compute_forward(_batch([short, long]), sb.Stage.TEST)
+    # An utterance alone and padded beside a longer one: the same posteriors.
+    assert torch.allclose(alone[0], in_batch[0], atol=1e-4)
+    # The pooling reads the utterance's own frames: features are cut/padded to 3 s,
+    # and the short turn fills only part of them.
+    _, feat_lens = brain.modules.features(*_batch([short, long]).sig)
+    frames, lens = brain.modules.pooling.calls[-1]
+    assert lens is not None and torch.allclose(lens, feat_lens)
+    assert lens[0] < 1.0 and frames.shape[0] == 2
+
+
+def test_cornn_wav_augment_changes_what_training_sees(iemocap, tmp_path):
+    torch.manual_seed(0)
+    augment = Augmenter(augmentations=[SpeedPerturb(orig_freq=16000, speeds=[80])])
+    brain = _brain("cornn", "wo_bilstm", tmp_path, "CoRNNBrain", wav_augment=augment)
+    brain.modules.features = Recorder(brain.modules.features)
+    short, long = _wavs(iemocap)
+    batch = _batch([short, long])
+    for stage in (sb.Stage.TRAIN, sb.Stage.VALID):
+        brain.on_stage_start(stage)
+        predictions = brain.compute_forward(batch, stage)
+        assert torch.isfinite(brain.compute_objectives(predictions, batch, stage))
+    (train_wavs, _), (valid_wavs, _) = brain.modules.features.calls
+    assert abs(train_wavs.shape[1] - batch.sig[0].shape[1] / 0.8) <= 1  # speed 80 %
+    assert torch.equal(valid_wavs, batch.sig[0])  # validation sees the clean wav
+
+
+# --- e_transformer -----------------------------------------------------------------
+
+def test_e_transformer_brain_on_cached_features_ignores_batch_padding(iemocap, tmp_path):
+    torch.manual_seed(0)
+    brain = _brain("e_transformer", "e_transformer", tmp_path, "ETransformerBrain")
+    short, long = _wavs(iemocap)
+    raw = [brain.modules.features.utterance_features(w) for w in (short, long)]
+    with torch.no_grad():
+        alone = brain.compute_forward(_batch(raw[:1], key="feats"), sb.Stage.TEST)
+        in_batch = brain.compute_forward(_batch(raw, key="feats"), sb.Stage.TEST)
+    assert torch.allclose(alone[0], in_batch[0], atol=1e-4)
+
+
+def test_e_transformer_wav_augment_changes_what_training_sees(iemocap, tmp_path):
+    torch.manual_seed(0)
+    augment = Augmenter(augmentations=[SpeedPerturb(orig_freq=16000, speeds=[80])])
+    brain = _brain("e_transformer", "base7", tmp_path, "ETransformerBrain",
+                   wav_augment=augment)
+    brain.modules.features = Recorder(brain.modules.features)
+    batch = _batch(list(_wavs(iemocap)))
+    for stage in (sb.Stage.TRAIN, sb.Stage.VALID):
+        brain.on_stage_start(stage)
+        brain.compute_objectives(brain.compute_forward(batch, stage), batch, stage)
+    (train_wavs, _), (valid_wavs, _) = brain.modules.features.calls
+    assert abs(train_wavs.shape[1] - batch.sig[0].shape[1] / 0.8) <= 1
+    assert torch.equal(valid_wavs, batch.sig[0])
+
+
+NOISY_TRAINING = """
+musan_noise: !new:speechbrain_ext.noise.AddMusanNoise
+    noise_csv: !ref <musan_prep_folder>/noise_train.csv
+    music_csv: !ref <musan_prep_folder>/music_train.csv
+    speech_csv: !ref <musan_prep_folder>/speech_train.csv
+wav_augment: !new:speechbrain.augment.augmenter.Augmenter
+    augmentations: [!ref <musan_noise>]
+"""
+
+
+def test_e_transformer_yaml_with_wav_augment_trains_on_the_fly(corpora, tmp_path):
+    """A YAML that adds MUSAN noise runs end to end without the feature cache."""
+    yaml = tmp_path / "base7_noisy.yaml"
+    yaml.write_text(open(os.path.join(REPO, "recipes/e_transformer/hparams/base7.yaml")).read()
+                    + NOISY_TRAINING)
+    out = tmp_path / "out"
+    proc = run_recipe("recipes/e_transformer/train.py", str(yaml),
+                      f"--data_folder={corpora['iemocap']}", f"--output_folder={out}",
+                      f"--musan_folder={corpora['musan']}", f"--feature_cache_folder={tmp_path}/cache",
+                      "--debug", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "predictions.json").exists()
+    assert not glob.glob(f"{tmp_path}/cache/*/*/*.pt")  # nothing served from the cache
+
+
+# --- which checkpoint is tested ----------------------------------------------------
+
+class FixedError:
+    """Stands in for the validation error statistics: summarises to a given value."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def summarize(self, field=None):
+        return self.value
+
+
+@pytest.mark.parametrize("recipe,name,brain_class", [
+    ("cornn", "wo_bilstm", "CoRNNBrain"),
+    ("e_transformer", "base7", "ETransformerBrain"),
+])
+@pytest.mark.parametrize("select_on_valid,expected_epoch", [(True, 2), (False, 3)])
+def test_tested_checkpoint_is_best_validation_epoch_or_last(recipe, name, brain_class,
+                                                             select_on_valid, expected_epoch,
+                                                             iemocap, tmp_path):
+    brain = _brain(recipe, name, tmp_path, brain_class, select_on_valid=select_on_valid,
+                   test_dataloader_options={"batch_size": 2},
+                   predictions_file=str(tmp_path / "predictions.json"))
+    brain.label_encoder = sb.dataio.encoder.CategoricalEncoder()
+    brain.label_encoder.update_from_iterable(["ang", "hap", "neu", "sad"])
+    classifier = [p for p in brain.modules.classifier.parameters()][0]
+    # Three epochs whose validation errors are 0.5, 0.2, 0.4; the classifier weights
+    # carry the epoch number, so the loaded checkpoint can be read from them.
+    for epoch, error in enumerate([0.5, 0.2, 0.4], start=1):
+        brain.hparams.epoch_counter.current = epoch
+        with torch.no_grad():
+            classifier.fill_(float(epoch))
+        brain.on_stage_end(sb.Stage.TRAIN, 1.0, epoch)
+        brain.on_stage_start(sb.Stage.VALID, epoch)
+        brain.error_metrics = FixedError(error)
+        brain.on_stage_end(sb.Stage.VALID, 1.0, epoch)
+    short, long = _wavs(iemocap)
+    dataset = sb.dataio.dataset.DynamicItemDataset({
+        "u0": {"sig": short, "emo_encoded": torch.LongTensor([0]), "emo": "ang", "speaker": "x"},
+        "u1": {"sig": long, "emo_encoded": torch.LongTensor([1]), "emo": "hap", "speaker": "x"},
+    }, output_keys=["id", "sig", "emo_encoded", "emo", "speaker"])
+    if recipe == "e_transformer":  # cached raw features, as its main builds them
+        dataset.add_dynamic_item(sb.utils.data_pipeline.takes("sig")(
+            sb.utils.data_pipeline.provides("feats")(brain.modules.features.utterance_features)))
+        dataset.set_output_keys(["id", "feats", "emo_encoded", "emo", "speaker"])
+    rows = run_test_on_conditions(brain, {"test_clean": dataset}, ["clean"])
+    assert len(rows) == 2 and os.path.exists(tmp_path / "predictions.json")
+    assert torch.all(classifier == expected_epoch)
+    assert brain.hparams.epoch_counter.current == expected_epoch

@@ -24,8 +24,11 @@ improvised turns for 4 classes without the merge.
 Command line::
 
     python -m data_prep.iemocap_prepare --data_folder /data/IEMOCAP_full_release \\
-        --output_folder prep [--classes ang,hap,neu,sad] [--merge exc:hap]
+        --output_folder prep [--classes ang,hap,neu,sad] [--merge exc:hap | --merge '']
         [--improvised_only] [--drop_no_transcript] [--max_duration 20]
+
+``--merge`` defaults to ``exc:hap`` (the 5531-turn set); the standard improvised
+set (2280 turns) is ``--improvised_only --merge ''``.
 
 Example
 -------
@@ -259,6 +262,10 @@ def prepare_iemocap(
 def _check_known_total(n_labelled, n_kept, classes, merge, improvised_only,
                        drop_no_transcript, max_duration):
     """On the full release, compare the count with the totals of the literature."""
+    if improvised_only and merge:
+        logger.warning("IEMOCAP: improvised turns WITH the merges %s; the standard improvised "
+                       "set (2280 turns on the full release) merges nothing: --merge ''",
+                       merge)
     if n_labelled != FULL_RELEASE_LABELLED_TURNS or drop_no_transcript or max_duration:
         return
     key = (tuple(sorted(classes)), tuple(sorted(merge.items())), bool(improvised_only))
@@ -273,15 +280,21 @@ def _check_known_total(n_labelled, n_kept, classes, merge, improvised_only,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Prepare IEMOCAP manifests (data.json).")
+    parser = argparse.ArgumentParser(description="Prepare IEMOCAP manifests (data.json).",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data_folder", required=True, help="path to IEMOCAP_full_release")
-    parser.add_argument("--output_folder", required=True)
-    parser.add_argument("--classes", default=",".join(DEFAULT_CLASSES))
-    parser.add_argument("--merge", default="exc:hap",
-                        help="comma-separated FROM:TO label merges; '' for none")
-    parser.add_argument("--improvised_only", action="store_true")
-    parser.add_argument("--drop_no_transcript", action="store_true")
-    parser.add_argument("--max_duration", type=float, default=None)
+    parser.add_argument("--output_folder", required=True, help="where data.json is written")
+    parser.add_argument("--classes", default=",".join(DEFAULT_CLASSES),
+                        help="comma-separated labels kept (after merges)")
+    parser.add_argument("--merge", default=",".join(f"{k}:{v}" for k, v in DEFAULT_MERGE.items()),
+                        help="comma-separated FROM:TO label merges, applied by default; '' "
+                             "for none (the standard 2280-turn improvised set merges none)")
+    parser.add_argument("--improvised_only", action="store_true",
+                        help="keep the improvised dialogs only")
+    parser.add_argument("--drop_no_transcript", action="store_true",
+                        help="drop turns without a transcript (5531 -> 5500)")
+    parser.add_argument("--max_duration", type=float, default=None,
+                        help="drop turns longer than this many seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -102,7 +102,8 @@ def prepare_librispeech(data_folder, output_folder, splits=DEFAULT_SPLITS):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Prepare LibriSpeech manifests (<split>.json).")
+    parser = argparse.ArgumentParser(description="Prepare LibriSpeech manifests (<split>.json).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data_folder", required=True, help="path to LibriSpeech")
     parser.add_argument("--output_folder", required=True)
     parser.add_argument("--splits", default=",".join(DEFAULT_SPLITS))

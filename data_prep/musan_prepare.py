@@ -221,7 +221,8 @@ def _write_atomic(path, write):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Prepare MUSAN noise CSVs (train/test pools).")
+    parser = argparse.ArgumentParser(description="Prepare MUSAN noise CSVs (train/test pools).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--musan_folder", required=True, help="path to the 'musan' folder")
     parser.add_argument("--output_folder", required=True)
     parser.add_argument("--test_fraction", type=float, default=0.2)

@@ -202,7 +202,8 @@ def _dump_atomic(path, obj):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build the fixed noisy test matrix.")
+    parser = argparse.ArgumentParser(description="Build the fixed noisy test matrix.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--manifest", required=True, help="SpeechBrain JSON manifest")
     parser.add_argument("--noise_csvs", required=True, help="output folder of musan_prepare")
     parser.add_argument("--out", required=True)

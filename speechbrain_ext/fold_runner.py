@@ -123,8 +123,9 @@ def write_summary(cv_folder, summary):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Run a recipe over cross-validation folds and summarise the results.",
-        epilog="Unknown options are passed to the recipe as hparams overrides.")
-    parser.add_argument("script", help="recipe training script, e.g. recipes/joint_asr_ser/train_ser.py")
+        epilog="Unknown options are passed to the recipe as hparams overrides.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("script", help="a recipe's training script (train*.py)")
     parser.add_argument("hparams", help="its hparams YAML")
     parser.add_argument("--folds", required=True, choices=sorted(N_FOLDS), help="fold scheme")
     parser.add_argument("--fold_ids", default=None,

@@ -176,3 +176,21 @@ def test_full_release_count_check(caplog):
     caplog.clear()
     prep._check_known_total(60, 50, *args)  # not the full release: no check
     assert caplog.text == ""
+
+
+def test_improvised_with_a_merge_warns_that_the_standard_set_merges_none(iemocap, tmp_path,
+                                                                        caplog):
+    with caplog.at_level(logging.WARNING):
+        prep.prepare_iemocap(iemocap, str(tmp_path / "a"), merge={"exc": "hap"},
+                             improvised_only=True)
+    assert "the standard improvised set" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        prep.prepare_iemocap(iemocap, str(tmp_path / "b"), merge={}, improvised_only=True)
+    assert "the standard improvised set" not in caplog.text
+
+
+def test_cli_help_shows_that_excited_is_merged_by_default(capsys):
+    with pytest.raises(SystemExit):
+        prep.main(["--help"])
+    assert "(default: exc:hap)" in " ".join(capsys.readouterr().out.split())

@@ -55,7 +55,7 @@ class SpyTextEncoder(torch.nn.Module):
 def _joint_brain(ser_text_in_training="hypothesis", ser_weight=0.1):
     torch.manual_seed(0)
     module = _load_script("train_joint")
-    modules = {"encoder": FrameEncoder(), "ctc_lin": torch.nn.Linear(160, len(CHARACTERS) + 1),
+    modules = {"encoder": FrameEncoder(), "ctc_head": torch.nn.Linear(160, len(CHARACTERS) + 1),
                "text_encoder": SpyTextEncoder(), "acoustic_mlp": ResidualMLP(160, 16, 2),
                "linguistic_mlp": ResidualMLP(8, 16, 2),
                "emotion_classifier": torch.nn.Linear(32, 4)}
@@ -66,6 +66,9 @@ def _joint_brain(ser_text_in_training="hypothesis", ser_weight=0.1):
         "mean_pooling": sb.nnet.pooling.StatisticsPooling(return_std=False),
         "ser_weight": ser_weight, "ser_cost": sb.nnet.losses.nll_loss,
         "ctc_cost": lambda *a: sb.nnet.losses.ctc_loss(*a, blank_index=0),
+        "wer_stats": sb.utils.metric_stats.ErrorRateStats,
+        "ser_stats": lambda: sb.utils.metric_stats.MetricStats(
+            metric=lambda p, y: sb.nnet.losses.classification_error(p, y, reduction="batch")),
     }
     brain = module.JointASRSERBrain(modules=modules, hparams=hparams, run_opts={"device": "cpu"})
     brain.ctc_encoder = character_encoder()
@@ -259,3 +262,68 @@ def test_recipe_module_examples_run(name):
     # The recipe folder is not a package pytest collects: run its examples here.
     result = doctest.testmod(_load_script(name))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_joint_brain_emotion_of_an_utterance_does_not_depend_on_its_batch():
+    """Alone, or padded beside a 3x longer utterance (more frames, a longer transcript,
+    so padded frames and padded tokens): the same emotion posteriors."""
+    brain = _joint_brain()
+    brain.modules.eval()
+    encoder = character_encoder()
+    signals = [0.1 * torch.randn(8000, generator=torch.Generator().manual_seed(k))
+               for k in range(2)]
+    signals[1] = signals[1].repeat(3)
+
+    def batch(n):
+        return sb.dataio.batch.PaddedBatch([
+            {"id": f"u{i}", "sig": signals[i], "words": "A", "emo": "neu", "speaker": "x",
+             "tokens": torch.LongTensor(encoder.encode_sequence(["A"])),
+             "emo_encoded": torch.LongTensor([0])} for i in range(n)])
+
+    with torch.no_grad():
+        alone = brain.compute_forward(batch(1), sb.Stage.TEST)
+        together = brain.compute_forward(batch(2), sb.Stage.TEST)
+    hyps = together["hypotheses"]
+    assert alone["hypotheses"][0] == hyps[0] and len(hyps[1]) > len(hyps[0])
+    # StatisticsPooling adds ~1e-5 noise to the mean, hence the tolerance.
+    assert torch.allclose(alone["emo"][0], together["emo"][0], atol=1e-3)
+
+
+def test_wer_counts_only_turns_with_a_reference_word():
+    # The rule of validation (here) and of the test summary (speechbrain_ext.metrics).
+    brain = _joint_brain()
+    batch = _batch(["I AM SO HAPPY", ""])
+    brain.on_stage_start(sb.Stage.VALID)
+    out = brain.compute_forward(batch, sb.Stage.VALID)
+    brain.compute_objectives(out, batch, sb.Stage.VALID)
+    assert [s["key"] for s in brain.wer_metric.scores] == ["u0"]
+
+
+@pytest.mark.parametrize("name", ["asr_w2v2", "asr_w2v2_noisy", "joint_w2v2", "joint_w2v2_noisy"])
+def test_w2v2_asr_channel_is_the_upstream_librispeech_ctc_recipe(name, tiny_wav2vec2, tiny_bert,
+                                                                 tmp_path):
+    """The paper uses upstream's LibriSpeech wav2vec2 CTC recipe as it is: a 2 x 1024
+    DNN before the CTC layer, NewBob 0.8 (head) / 0.9 (wav2vec2), and SpeechBrain's
+    time-domain augmentation (speed 95/100/105, frequency drop, chunk drop)."""
+    overrides = {"data_folder": str(tmp_path), "output_folder": str(tmp_path),
+                 "wav2vec2_hub": tiny_wav2vec2, "encoder_dim": 32}
+    if name.startswith("joint"):
+        overrides.update(text_encoder_hub=tiny_bert, text_encoder_dim=16)
+    if name.endswith("_noisy"):
+        overrides.update(musan_folder=str(tmp_path))
+    with open(os.path.join(RECIPE, "hparams", f"{name}.yaml")) as f:
+        hp = load_hyperpyyaml(f, overrides)
+    linears = [m for m in hp["ctc_head"].modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(32, 1024), (1024, 1024),
+                                                                   (1024, 29)]
+    assert any(isinstance(m, torch.nn.LeakyReLU) for m in hp["ctc_head"].modules())
+    assert hp["ctc_head"](torch.randn(2, 7, 32)).shape == (2, 7, 29)
+    assert hp["lr_annealing"].annealing_factor == 0.8
+    assert hp["lr_annealing_encoder"].annealing_factor == 0.9
+    augment = hp["wav_augment"]
+    augmentations = list(augment.augmentations.values())
+    kinds = [type(a).__name__ for a in augmentations]
+    assert kinds[:3] == ["SpeedPerturb", "DropFreq", "DropChunk"]
+    assert kinds[3:] == (["AddMusanNoise"] if name.endswith("_noisy") else [])
+    assert augmentations[0].speeds == [95, 100, 105] and augment.concat_original
+    assert augment.min_augmentations == augment.max_augmentations == len(kinds)

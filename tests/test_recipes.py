@@ -89,7 +89,7 @@ def test_debug_run(hparams, iemocap, corpora, tiny_wav2vec2, tiny_bert, pretrain
 
 
 def _epochs(log_path):
-    return [int(m) for m in re.findall(r"^epoch: (\d+),", open(log_path).read(), re.M)]
+    return [int(m) for m in re.findall(r"^epoch: (\d+)\b", open(log_path).read(), re.M)]
 
 
 @pytest.mark.parametrize("script,hparams", [
@@ -190,3 +190,57 @@ def test_one_epoch_updates_the_model_through_an_optimizer(script, hparams, corpo
     assert saved
     for path in saved:
         assert torch.load(path, map_location="cpu")["state"]  # Adam took steps
+
+
+# Runs a recipe script with torch.save slowed down on the second checkpoint's
+# classifier file (after CKPT.yaml and the files before it are written), so that a
+# test can kill the run in the middle of a save.
+SLOW_SECOND_SAVE = """
+import runpy, sys, time, torch
+real_save, calls = torch.save, []
+def slow_save(obj, f, *args, **kwargs):
+    if str(f).endswith("classifier.ckpt"):
+        calls.append(f)
+        if len(calls) == 2:
+            print("SLOW SAVE STARTED", flush=True)
+            time.sleep(300)
+    return real_save(obj, f, *args, **kwargs)
+torch.save = slow_save
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_run_killed_during_a_save_resumes_from_the_last_complete_checkpoint(iemocap,
+                                                                          tmp_path):
+    out = tmp_path / "out"
+    args = ["recipes/cornn/train.py", "recipes/cornn/hparams/wo_bilstm.yaml",
+            f"--data_folder={iemocap}", f"--output_folder={out}", "--max_duration=4",
+            "--number_of_epochs=3"]  # not --debug: it checkpoints into a temporary folder
+    wrapper = tmp_path / "slow_save.py"
+    wrapper.write_text(SLOW_SECOND_SAVE)
+    console = tmp_path / "console.txt"
+    with open(console, "w") as sink:
+        proc = subprocess.Popen([sys.executable, str(wrapper), *[os.path.join(REPO, a)
+                                                                 for a in args[:2]], *args[2:]],
+                                cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while time.time() < deadline and "SLOW SAVE STARTED" not in console.read_text():
+        assert proc.poll() is None, console.read_text()[-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # killed while epoch 2's checkpoint is written
+    proc.wait()
+    assert _epochs(out / "train_log.txt") == [1, 2]
+
+    done = run_recipe(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Epoch 2's checkpoint never became visible: the run resumed after epoch 1.
+    assert _epochs(out / "train_log.txt") == [1, 2, 2, 3]
+    assert (out / "predictions.json").exists()
+
+
+def test_every_recipe_saves_atomic_checkpoints():
+    for hparams in HPARAMS:
+        text = open(os.path.join(REPO, hparams)).read()
+        assert re.search(r"^checkpointer: !new:speechbrain_ext\.checkpoints\.AtomicCheckpointer",
+                         text, re.M), hparams

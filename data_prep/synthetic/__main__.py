@@ -7,7 +7,8 @@ from data_prep.synthetic import SIZES, generate
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", required=True, help="folder that receives the corpora")
     parser.add_argument("--size", default="demo", choices=SIZES)
     parser.add_argument("--seed", type=int, default=0)

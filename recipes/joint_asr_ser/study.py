@@ -129,7 +129,8 @@ def write_tables(study_folder, accuracy="WA"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     epilog="Unknown options go to every recipe run.")
+                                     epilog="Unknown options go to every recipe run.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--encoder", choices=("w2v2", "crnn"), default="w2v2")
     parser.add_argument("--data_folder", help="IEMOCAP_full_release")
     parser.add_argument("--musan_folder", default=None, help="musan (7 test conditions)")

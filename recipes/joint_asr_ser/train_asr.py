@@ -28,7 +28,7 @@ from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
 
 
 class ASRBrain(sb.Brain):
-    """Encoder -> CTC head -> CTC; greedy transcripts."""
+    """Encoder -> CTC head (w2v2: DNN + linear, as upstream) -> CTC; greedy transcripts."""
 
     def compute_forward(self, batch, stage):
         """wav -> (augment, training only) -> encoder -> CTC log-probs."""
@@ -37,7 +37,7 @@ class ASRBrain(sb.Brain):
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         frames = self.modules.encoder(wavs, lens)
-        return self.hparams.log_softmax(self.modules.ctc_lin(frames)), lens
+        return self.hparams.log_softmax(self.modules.ctc_head(frames)), lens
 
     def compute_objectives(self, predictions, batch, stage):
         """CTC loss; WER; test rows."""

@@ -51,7 +51,7 @@ class JointASRSERBrain(sb.Brain):
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         frames = self.modules.encoder(wavs, lens)
-        ctc_log_probs = self.hparams.log_softmax(self.modules.ctc_lin(frames))
+        ctc_log_probs = self.hparams.log_softmax(self.modules.ctc_head(frames))
         hypotheses = self.hparams.ctc_decoder(ctc_log_probs, lens, self.ctc_encoder)
 
         # Evaluation always reads the ASR output: the reference is only ever used in

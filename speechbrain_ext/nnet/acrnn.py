@@ -47,6 +47,12 @@ class ACRNNConvFrontEnd(torch.nn.Module):
         Output features per frame.
     dropout : float
         Dropout after each convolution.
+
+    Example
+    -------
+    >>> front = ACRNNConvFrontEnd()
+    >>> front(torch.randn(2, 300, 40, 3)).shape   # time halved by the first pooling
+    torch.Size([2, 150, 768])
     """
 
     def __init__(self, n_mels=40, in_channels=3, first_channels=128, channels=256,
@@ -86,6 +92,12 @@ class AttentivePooling(torch.nn.Module):
         Features per frame.
     attention_size : int
         Hidden size of the scoring layer.
+
+    Example
+    -------
+    >>> pool = AttentivePooling(8)
+    >>> pool(torch.randn(2, 5, 8), torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 1, 8])
     """
 
     def __init__(self, input_size, attention_size=1):
@@ -94,6 +106,7 @@ class AttentivePooling(torch.nn.Module):
         self.score = torch.nn.Linear(attention_size, 1, bias=False)
 
     def forward(self, x, lengths=None):
+        """(B, T, D) and relative lengths (None: all frames valid) -> (B, 1, D)."""
         scores = self.score(torch.sigmoid(self.hidden(x))).squeeze(-1)  # (B, T)
         if lengths is not None:
             valid = torch.arange(x.shape[1], device=x.device)[None, :] < torch.round(

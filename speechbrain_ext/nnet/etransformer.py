@@ -31,7 +31,22 @@ from speechbrain.nnet.RNN import LSTM
 
 
 class ConvBlock(torch.nn.Module):
-    """Conv1d + BatchNorm + ReLU on (B, T, C), length-preserving (stride 1, 'same' padding)."""
+    """Conv1d + BatchNorm + ReLU on (B, T, C), length-preserving (stride 1, 'same' padding).
+
+    Arguments
+    ---------
+    input_size : int
+        Input channels (features per frame).
+    channels : int
+        Output channels.
+    kernel_size : int
+        Convolution kernel (odd, so the length is kept).
+
+    Example
+    -------
+    >>> ConvBlock(40, 128, 5)(torch.randn(2, 50, 40)).shape
+    torch.Size([2, 50, 128])
+    """
 
     def __init__(self, input_size, channels=128, kernel_size=3):
         super().__init__()
@@ -39,11 +54,21 @@ class ConvBlock(torch.nn.Module):
         self.norm = torch.nn.BatchNorm1d(channels)
 
     def forward(self, x):
+        """(B, T, input_size) -> (B, T, channels)."""
         return torch.relu(self.norm(self.conv(x.transpose(1, 2)))).transpose(1, 2)
 
 
 class ThreeConvLayers(torch.nn.Module):
     """The 3-Conv-Layers module: blocks with kernels 5, 3, 3; the last block has a skip.
+
+    Arguments
+    ---------
+    input_size : int
+        Features per input frame (40 log-mel).
+    channels : int
+        Channels of every block (128).
+    kernel_sizes : tuple of int
+        Kernel of each block (5, 3, 3).
 
     Example
     -------
@@ -58,6 +83,7 @@ class ThreeConvLayers(torch.nn.Module):
             ConvBlock(sizes[i], sizes[i + 1], k) for i, k in enumerate(kernel_sizes))
 
     def forward(self, x):
+        """(B, T, input_size) -> (B, T, channels)."""
         for block in self.blocks[:-1]:
             x = block(x)
         return self.blocks[-1](x) + x  # residual between the last block and its input
@@ -101,6 +127,7 @@ class ResidualBLSTM(torch.nn.Module):
         self.residual = residual
 
     def forward(self, x):
+        """(B, T, input_size) -> (B, T, output_size)."""
         h = self.ffn(self.dropout(self.blstm(x)[0]))
         return h + x if self.residual else h
 
@@ -109,6 +136,17 @@ class TimePooling(torch.nn.Module):
     """Dropout, then max pooling over time (kernel 2, stride 2): T frames -> T // 2.
 
     Relative lengths are unchanged by it. ``mode="avg"`` averages instead.
+
+    Arguments
+    ---------
+    kernel_size : int
+        Pooling window (frames).
+    stride : int
+        Pooling stride (frames).
+    dropout : float
+        Dropout before pooling.
+    mode : str
+        ``max`` or ``avg``.
 
     Example
     -------
@@ -123,11 +161,27 @@ class TimePooling(torch.nn.Module):
         self.pool = pool(kernel_size, stride)
 
     def forward(self, x):
+        """(B, T, C) -> (B, T // stride, C) (kernel = stride)."""
         return self.pool(self.dropout(x).transpose(1, 2)).transpose(1, 2)
 
 
 class ConvReLUNorm(torch.nn.Module):
-    """The E-transformer's Conv1d layer: convolution, ReLU, LayerNorm on (B, T, C)."""
+    """The E-transformer's Conv1d layer: convolution, ReLU, LayerNorm on (B, T, C).
+
+    Arguments
+    ---------
+    input_size : int
+        Input channels.
+    channels : int
+        Output channels (the LayerNorm size).
+    kernel_size : int
+        Convolution kernel (odd, so the length is kept).
+
+    Example
+    -------
+    >>> ConvReLUNorm()(torch.randn(2, 20, 128)).shape
+    torch.Size([2, 20, 128])
+    """
 
     def __init__(self, input_size=128, channels=128, kernel_size=3):
         super().__init__()
@@ -135,11 +189,25 @@ class ConvReLUNorm(torch.nn.Module):
         self.norm = torch.nn.LayerNorm(channels)
 
     def forward(self, x):
+        """(B, T, input_size) -> (B, T, channels), layer-normalised per frame."""
         return self.norm(torch.relu(self.conv(x.transpose(1, 2)).transpose(1, 2)))
 
 
 class TransformerBlock(torch.nn.Module):
     """SpeechBrain transformer encoder layer(s), post-LayerNorm, no positional encoding.
+
+    Arguments
+    ---------
+    d_model : int
+        Model size (128).
+    nhead : int
+        Attention heads (8).
+    d_ffn : int
+        Hidden size of the feed-forward sublayer.
+    num_layers : int
+        Encoder layers.
+    dropout : float
+        Dropout inside the layers.
 
     Example
     -------
@@ -154,11 +222,27 @@ class TransformerBlock(torch.nn.Module):
                                           normalize_before=False)
 
     def forward(self, x):
+        """(B, T, d_model) -> (B, T, d_model)."""
         return self.encoder(x)[0]
 
 
 class ETransformer(torch.nn.Module):
     """``Y = Conv1d(Transformer(Conv1d(T))) + T``.
+
+    Arguments
+    ---------
+    d_model : int
+        Channels of T and of every step (128).
+    nhead : int
+        Attention heads of the transformer (8).
+    d_ffn : int
+        Hidden size of the transformer's feed-forward sublayer.
+    num_layers : int
+        Transformer encoder layers.
+    kernel_size : int
+        Kernel of both Conv1d layers (3).
+    dropout : float
+        Dropout inside the transformer.
 
     Example
     -------
@@ -174,4 +258,5 @@ class ETransformer(torch.nn.Module):
         self.conv_out = ConvReLUNorm(d_model, d_model, kernel_size)
 
     def forward(self, t):
+        """(B, T, d_model) -> (B, T, d_model)."""
         return self.conv_out(self.transformer(self.conv_in(t))) + t

@@ -27,7 +27,20 @@ import torch
 
 
 class ResidualBlock(torch.nn.Module):
-    """``h + Dropout(ReLU(Linear(LayerNorm(h))))``: one feed-forward layer with a skip."""
+    """``h + Dropout(ReLU(Linear(LayerNorm(h))))``: one feed-forward layer with a skip.
+
+    Arguments
+    ---------
+    size : int
+        Size of ``h`` (input and output).
+    dropout : float
+        Dropout after the ReLU.
+
+    Example
+    -------
+    >>> ResidualBlock(16)(torch.randn(4, 16)).shape
+    torch.Size([4, 16])
+    """
 
     def __init__(self, size, dropout=0.1):
         super().__init__()
@@ -36,6 +49,7 @@ class ResidualBlock(torch.nn.Module):
         self.dropout = torch.nn.Dropout(dropout)
 
     def forward(self, h):
+        """(batch, size) -> (batch, size): ``h`` plus its transformation."""
         return h + self.dropout(torch.relu(self.linear(self.norm(h))))
 
 
@@ -52,6 +66,11 @@ class ResidualMLP(torch.nn.Module):
         Number of residual blocks (skip connections).
     dropout : float
         Dropout inside each block.
+
+    Example
+    -------
+    >>> ResidualMLP(input_size=384, hidden_size=256)(torch.randn(4, 384)).shape
+    torch.Size([4, 256])
     """
 
     def __init__(self, input_size, hidden_size=256, n_blocks=2, dropout=0.1):
@@ -69,7 +88,14 @@ class ResidualMLP(torch.nn.Module):
 
 
 class TokenMeanPooling(torch.nn.Module):
-    """Mean of token states over the tokens of ``attention_mask`` (1 = real token)."""
+    """Mean of token states over the tokens of ``attention_mask`` (1 = real token).
+
+    Example
+    -------
+    >>> states = torch.tensor([[[2.0], [4.0], [9.0]]])
+    >>> TokenMeanPooling()(states, torch.tensor([[1, 1, 0]]))
+    tensor([[3.]])
+    """
 
     def forward(self, states, attention_mask):
         """(batch, tokens, dim), (batch, tokens) -> (batch, dim)."""

@@ -55,6 +55,11 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
     normalization : str
         ``global`` (running statistics over training data) or ``sentence``
         (per utterance), as in ``speechbrain.processing.features.InputNormalization``.
+
+    Example
+    -------
+    >>> LogMelCRNN()(torch.randn(2, 16000), torch.tensor([1.0, 0.5])).shape
+    torch.Size([2, 34, 320])
     """
 
     def __init__(self, n_mels=40, conv_channels=256, subsampling=3, rnn_layers=3,

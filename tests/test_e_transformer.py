@@ -165,3 +165,28 @@ def test_the_eight_systems_differ_by_their_encoder_only(name, tmp_path):
     assert (hparams["lr"], hparams["batch_size"], hparams["max_frames"]) == (1e-4, 32, 400)
     x = torch.randn(2, 400, 40, 1)
     assert hparams["encoder"].eval()(x).shape[-1] == 128
+
+
+def _n_parameters(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_residual_blstm_parameter_count_from_the_papers_sizes():
+    # BLSTM 128 -> 2 x 128: 2 directions x 4 gates x (128 x 128 + 128 x 128 + 2 x 128)
+    # = 264,192; FFN 256 -> 512 -> 128: 131,584 + 65,664 = 197,248.
+    assert _n_parameters(ResidualBLSTM(128)) == 264_192 + 197_248
+
+
+def test_time_pooling_halves_the_frames_not_the_parameters(tmp_path):
+    """The paper says time pooling "reduces the parameters by two in E-transformer module".
+    Pooling has no parameters: with or without it (Base4) the model is the same size;
+    what halves is the number of frames the E-transformer modules process."""
+    with_pooling = _load("e_transformer", tmp_path)["encoder"].eval()
+    without = _load("base4", tmp_path)["encoder"].eval()
+    assert _n_parameters(with_pooling) == _n_parameters(without)
+    frames = {}
+    for name, encoder in (("pooled", with_pooling), ("base4", without)):
+        first = next(m for m in encoder if isinstance(m, ETransformer))
+        first.register_forward_hook(lambda m, args, out, name=name: frames.update({name: args[0].shape[1]}))
+        encoder(torch.randn(1, 400, 40, 1))
+    assert frames == {"pooled": 200, "base4": 400}

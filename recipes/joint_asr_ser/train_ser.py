@@ -93,9 +93,9 @@ class EmotionBrain(sb.Brain):
                  "condition": self.test_condition}, test_stats=stats)
 
     def init_optimizers(self):
-        """The pre-trained modules (``pretrained_modules``) train
-        with ``encoder_opt_class``, the new heads with ``opt_class``; frozen weights
-        get no optimizer."""
+        """The pre-trained modules (``pretrained_modules``: the encoder) train with
+        ``encoder_opt_class``, the new layers with ``opt_class``; frozen weights get
+        no optimizer."""
         pretrained = self.hparams.pretrained_modules
         groups = {"model": [], "encoder": []}
         for name, module in self.modules.items():

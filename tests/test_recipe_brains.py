@@ -25,16 +25,20 @@ def _hparams(recipe, name, tmp_path, **overrides):
                                     **overrides})
 
 
-def _brain(recipe, name, tmp_path, brain_class, **extra_hparams):
-    hparams = _hparams(recipe, name, tmp_path)
+def _brain(recipe, name, tmp_path, brain_class, script="train", **extra_hparams):
+    overrides = {}
+    if recipe == "joint_asr_ser":
+        overrides["pretrained_ctc_folder"] = str(tmp_path)  # named, not loaded here
+    hparams = _hparams(recipe, name, tmp_path, **overrides)
     hparams.update(extra_hparams)
-    module = load_recipe_script(recipe)
+    module = load_recipe_script(recipe, script)
     brain = getattr(module, brain_class)(modules=hparams["modules"], hparams=hparams,
                                          run_opts={"device": "cpu"},
                                          checkpointer=hparams["checkpointer"])
     # Normalisation statistics as after training, then inference mode.
     brain.modules.train()
-    brain.modules.features(0.1 * torch.randn(4, 32000), torch.ones(4))
+    front_end = brain.modules.features if "features" in brain.modules else brain.modules.encoder
+    front_end(0.1 * torch.randn(4, 32000), torch.ones(4))
     brain.modules.eval()
     return brain
 
@@ -167,17 +171,20 @@ class FixedError:
         return self.value
 
 
-@pytest.mark.parametrize("recipe,name,brain_class", [
-    ("cornn", "wo_bilstm", "CoRNNBrain"),
-    ("e_transformer", "base7", "ETransformerBrain"),
+@pytest.mark.parametrize("recipe,name,brain_class,script", [
+    ("cornn", "wo_bilstm", "CoRNNBrain", "train"),
+    ("e_transformer", "base7", "ETransformerBrain", "train"),
+    ("joint_asr_ser", "ser_crnn", "EmotionBrain", "train_ser"),
 ])
 @pytest.mark.parametrize("select_on_valid,expected_epoch", [(True, 2), (False, 3)])
-def test_tested_checkpoint_is_best_validation_epoch_or_last(recipe, name, brain_class,
+def test_tested_checkpoint_is_best_validation_epoch_or_last(recipe, name, brain_class, script,
                                                              select_on_valid, expected_epoch,
                                                              iemocap, tmp_path):
-    brain = _brain(recipe, name, tmp_path, brain_class, select_on_valid=select_on_valid,
+    brain = _brain(recipe, name, tmp_path, brain_class, script, select_on_valid=select_on_valid,
                    test_dataloader_options={"batch_size": 2},
                    predictions_file=str(tmp_path / "predictions.json"))
+    if "init_optimizers" in type(brain).__dict__:
+        brain.init_optimizers()  # its on_stage_end anneals both learning rates
     brain.label_encoder = sb.dataio.encoder.CategoricalEncoder()
     brain.label_encoder.update_from_iterable(["ang", "hap", "neu", "sad"])
     classifier = [p for p in brain.modules.classifier.parameters()][0]

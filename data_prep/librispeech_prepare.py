@@ -105,8 +105,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Prepare LibriSpeech manifests (<split>.json).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data_folder", required=True, help="path to LibriSpeech")
-    parser.add_argument("--output_folder", required=True)
-    parser.add_argument("--splits", default=",".join(DEFAULT_SPLITS))
+    parser.add_argument("--output_folder", required=True, help="where <split>.json go")
+    parser.add_argument("--splits", default=",".join(DEFAULT_SPLITS),
+                        help="comma-separated splits to prepare")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

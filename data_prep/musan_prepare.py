@@ -224,9 +224,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Prepare MUSAN noise CSVs (train/test pools).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--musan_folder", required=True, help="path to the 'musan' folder")
-    parser.add_argument("--output_folder", required=True)
-    parser.add_argument("--test_fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output_folder", required=True, help="where the CSVs are written")
+    parser.add_argument("--test_fraction", type=float, default=0.2,
+                        help="share of each type's files in the test pool")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pool split")
     parser.add_argument("--exclude", default="", help="comma-separated file ids to leave out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -206,10 +206,11 @@ def main(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--manifest", required=True, help="SpeechBrain JSON manifest")
     parser.add_argument("--noise_csvs", required=True, help="output folder of musan_prepare")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="output folder of the matrix")
     parser.add_argument("--data_root", default=None, help="value of {data_root} in the manifest")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--conditions", default=",".join(CONDITIONS))
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
+    parser.add_argument("--conditions", default=",".join(CONDITIONS),
+                        help="comma-separated conditions to build")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     replacements = {"data_root": args.data_root} if args.data_root else {}

@@ -327,3 +327,19 @@ def test_w2v2_asr_channel_is_the_upstream_librispeech_ctc_recipe(name, tiny_wav2
     assert kinds[3:] == (["AddMusanNoise"] if name.endswith("_noisy") else [])
     assert augmentations[0].speeds == [95, 100, 105] and augment.concat_original
     assert augment.min_augmentations == augment.max_augmentations == len(kinds)
+
+
+def test_joint_wav_augment_changes_what_training_sees():
+    from speechbrain.augment.augmenter import Augmenter
+    from speechbrain.augment.time_domain import SpeedPerturb
+
+    brain = _joint_brain()
+    brain.hparams.wav_augment = Augmenter(augmentations=[SpeedPerturb(16000, speeds=[80])])
+    seen = []
+    brain.modules.encoder.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    batch = _batch(["I AM SO HAPPY", "THAT IS TERRIBLE"])
+    brain.compute_forward(batch, sb.Stage.TRAIN)
+    brain.compute_forward(batch, sb.Stage.VALID)
+    clean = batch.sig[0]
+    assert abs(seen[0].shape[1] - clean.shape[1] / 0.8) <= 1  # training: slowed to 80 %
+    assert torch.equal(seen[1], clean)  # validation: the clean waveform

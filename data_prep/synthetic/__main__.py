@@ -10,8 +10,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", required=True, help="folder that receives the corpora")
-    parser.add_argument("--size", default="demo", choices=SIZES)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", default="demo", choices=SIZES, help="corpus size")
+    parser.add_argument("--seed", type=int, default=0, help="generation seed")
     parser.add_argument("--corpora", default="iemocap,musan,librispeech",
                         help="comma-separated subset of iemocap,musan,librispeech")
     args = parser.parse_args(argv)

@@ -131,7 +131,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      epilog="Unknown options go to every recipe run.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--encoder", choices=("w2v2", "crnn"), default="w2v2")
+    parser.add_argument("--encoder", choices=("w2v2", "crnn"), default="w2v2",
+                        help="w2v2: the paper (GPU); crnn: the CPU stand-in")
     parser.add_argument("--data_folder", help="IEMOCAP_full_release")
     parser.add_argument("--musan_folder", default=None, help="musan (7 test conditions)")
     parser.add_argument("--librispeech_folder", default=None,
@@ -140,7 +141,8 @@ def main(argv=None):
                         help="epochs of the crnn CTC pre-training (default: its YAML's, 8)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
-    parser.add_argument("--folds", default="speaker10", choices=sorted(fold_runner.N_FOLDS))
+    parser.add_argument("--folds", default="speaker10", choices=sorted(fold_runner.N_FOLDS),
+                        help="fold scheme")
     parser.add_argument("--fold_ids", default=None, help="e.g. 1,2 (default: all)")
     parser.add_argument("--study_folder", default=None,
                         help="default: results/study_<encoder>_<folds>")

@@ -49,7 +49,7 @@ class ASRBrain(sb.Brain):
         loss = self.hparams.ctc_cost(log_probs, tokens, lens, token_lens)
         if stage != sb.Stage.TRAIN:
             hyps = self.hparams.ctc_decoder(log_probs, lens, self.ctc_encoder)
-            scored = [i for i, words in enumerate(batch.words) if words]  # the WER rule
+            scored = [i for i, words in enumerate(batch.words) if words]  # WER: turns with words
             self.wer_metric.append([batch.id[i] for i in scored],
                                    [hyps[i].split() for i in scored],
                                    [batch.words[i].split() for i in scored])

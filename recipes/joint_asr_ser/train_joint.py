@@ -88,7 +88,7 @@ class JointASRSERBrain(sb.Brain):
         loss = self.hparams.ser_weight * loss_ser + (1 - self.hparams.ser_weight) * loss_asr
         if stage != sb.Stage.TRAIN:
             hyps = predictions["hypotheses"]
-            scored = [i for i, words in enumerate(batch.words) if words]  # the WER rule
+            scored = [i for i, words in enumerate(batch.words) if words]  # WER: turns with words
             self.wer_metric.append([batch.id[i] for i in scored],
                                    [hyps[i].split() for i in scored],
                                    [batch.words[i].split() for i in scored])

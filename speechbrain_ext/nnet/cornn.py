@@ -46,6 +46,7 @@ class FlattenChannels(torch.nn.Module):
     """
 
     def forward(self, x):
+        """(B, T, n_mels, C) -> (B, T, C * n_mels), channel by channel."""
         return x.transpose(2, 3).reshape(x.shape[0], x.shape[1], -1)
 
 
@@ -77,6 +78,7 @@ class BiLSTM(torch.nn.Module):
         self.output_size = 2 * hidden_size
 
     def forward(self, x):
+        """(B, T, input_size) -> (B, T, 2 * hidden_size)."""
         return self.dropout(self.lstm(x)[0])
 
 
@@ -125,6 +127,7 @@ class ConformerStack(torch.nn.Module):
             layer.convolution_module.after_conv[0] = BatchNorm1d(input_size=d_model)
 
     def forward(self, x):
+        """(B, T, input_size) -> (B, T, d_model)."""
         x = self.project(x)
         out, _ = self.encoder(x, pos_embs=self.pos_enc(x))
         return out

@@ -1,4 +1,5 @@
-"""CoRNN recipe: 3-D log-mel, the Conformer block's equations, ACRNN sizes, padding."""
+"""CoRNN recipe: 3-D log-mel, the Conformer block's equations, ACRNN sizes (the Brain on
+real batches: test_recipe_brains.py)."""
 
 import os
 
@@ -82,38 +83,6 @@ def test_attentive_pooling_ignores_padding():
     padded = torch.cat([x, 100 * torch.randn(1, 3, 8)], dim=1)
     assert torch.allclose(pool(x, torch.ones(1)), pool(padded, torch.tensor([5 / 8])),
                           atol=1e-6)
-
-
-def _model(name):
-    with open(os.path.join(REPO, "recipes/cornn/hparams", f"{name}.yaml")) as f:
-        hparams = load_hyperpyyaml(f, {"data_folder": "unused"})
-    m = hparams["modules"]
-
-    def predict(wavs, wav_lens):
-        feats, lens = m["features"](wavs, wav_lens)
-        pooled = m["pooling"](m["encoder"](feats), lens).squeeze(1)
-        return hparams["log_softmax"](m["classifier"](pooled))
-
-    for module in m.values():
-        module.train()
-    # Statistics for the global normalisation, as after training.
-    m["features"](torch.randn(4, 32000), torch.ones(4))
-    for module in m.values():
-        module.eval()
-    return predict
-
-
-@pytest.mark.parametrize("name", YAMLS)
-def test_padding_does_not_change_the_prediction(name):
-    torch.manual_seed(0)
-    predict = _model(name)
-    short, long = 0.1 * torch.randn(1, 12000), 0.1 * torch.randn(1, 40000)
-    with torch.no_grad():
-        alone = predict(short, torch.ones(1))
-        batch = torch.zeros(2, 40000)
-        batch[0, :12000], batch[1] = short[0], long[0]
-        in_batch = predict(batch, torch.tensor([12000 / 40000, 1.0]))
-    assert torch.allclose(alone[0], in_batch[0], atol=1e-5)
 
 
 def test_cornn_sizes_and_ablations_differ_only_by_yaml():

@@ -13,7 +13,7 @@ from conftest import REPO
 from speechbrain_ext.feature_cache import FeatureCache
 from speechbrain_ext.features import FixedLengthLogMel
 from speechbrain_ext.nnet.etransformer import (ETransformer, ResidualBLSTM, ThreeConvLayers,
-                                               TimePooling, TransformerBlock)
+                                               TimePooling)
 
 HPARAMS = os.path.join(REPO, "recipes/e_transformer/hparams")
 

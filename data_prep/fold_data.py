@@ -1,9 +1,11 @@
-"""The data of one fold, shared by the IEMOCAP recipes: prep, fold manifests, noise, datasets.
+"""The data of one fold, shared by the recipes: corpus prep, fold manifests, noise, datasets.
 
 A recipe's main calls ``prepare_fold_data(hparams)`` (on the main process only,
 through ``run_on_main`` inside) and then ``emotion_datasets(hparams, manifests)``.
-The hparams keys used are those of the recipes' YAMLs: ``data_folder``,
-``prep_folder``, ``skip_prep``, ``emotions``, ``merge``, ``improvised_only``,
+The hparams keys used are those of the recipes' YAMLs: ``corpus`` (``iemocap``,
+``ravdess`` or ``manifest``; default ``iemocap``), ``data_folder``,
+``manifest_file`` (corpus ``manifest``), ``ravdess_intensity`` (corpus ``ravdess``),
+``prep_folder``, ``skip_prep``, ``emotions``, ``merge``, ``improvised_only`` (IEMOCAP),
 ``drop_no_transcript``, ``max_duration``, ``fold_scheme``, ``fold``, ``fold_seed``,
 ``output_folder``, ``{train,valid,test}_annotation``, ``save_folder``; and, for noise
 (optional; defaults in ``NOISE_DEFAULTS``), ``musan_folder``, ``musan_prep_folder``,
@@ -27,17 +29,22 @@ Example
 (['test_clean', 'train', 'valid'], 4)
 """
 
+import logging
 import os
 
 import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 
 from data_prep.iemocap_prepare import prepare_iemocap
+from data_prep.manifest import prepare_manifest
 from data_prep.musan_prepare import prepare_musan
 from data_prep.noisy_testsets import build_noisy_testsets
+from data_prep.ravdess_prepare import prepare_ravdess
+from speechbrain_ext.audio import read_audio
 from speechbrain_ext.ctc import ctc_target_pipeline
 from speechbrain_ext.folds import write_fold_manifests
 
+logger = logging.getLogger(__name__)
 NOISE_DEFAULTS = {"musan_folder": None, "noise_test_fraction": 0.2, "noise_seed": 0,
                   "test_conditions": ["clean"]}
 
@@ -50,21 +57,34 @@ def _noise_option(hparams, key):
     return hparams.get(key, NOISE_DEFAULTS[key])
 
 
+def prepare_corpus(hparams):
+    """``data.json`` of the YAML's ``corpus`` in ``prep_folder``; returns its path."""
+    corpus = hparams.get("corpus", "iemocap")
+    common = {"output_folder": hparams["prep_folder"], "classes": hparams["emotions"],
+              "merge": hparams["merge"], "max_duration": hparams["max_duration"]}
+    if corpus == "iemocap":
+        return prepare_iemocap(hparams["data_folder"], improvised_only=hparams["improvised_only"],
+                               drop_no_transcript=hparams["drop_no_transcript"], **common)
+    if hparams.get("improvised_only"):
+        logger.warning("improvised_only is an IEMOCAP option: ignored for corpus %s", corpus)
+    if corpus == "ravdess":  # every RAVDESS file has its transcript
+        return prepare_ravdess(hparams["data_folder"],
+                               intensity=hparams.get("ravdess_intensity", "all"), **common)
+    if corpus == "manifest":
+        if not hparams.get("manifest_file"):
+            raise SystemExit("error: corpus: manifest needs --manifest_file=/path/to/corpus.jsonl")
+        return prepare_manifest(hparams["manifest_file"], data_root=hparams["data_folder"],
+                                drop_no_transcript=hparams["drop_no_transcript"], **common)
+    raise SystemExit(f"error: unknown corpus {corpus!r}; choose iemocap, ravdess or manifest")
+
+
 def prepare_fold_data(hparams):
-    """IEMOCAP prep, the fold's manifests, MUSAN pools and the fold's test matrix.
+    """Corpus prep, the fold's manifests, MUSAN pools and the fold's test matrix.
 
     Returns ``{condition: manifest path}`` for the test conditions.
     """
     if not hparams["skip_prep"]:
-        run_on_main(prepare_iemocap, kwargs={
-            "data_folder": hparams["data_folder"],
-            "output_folder": hparams["prep_folder"],
-            "classes": hparams["emotions"],
-            "merge": hparams["merge"],
-            "improvised_only": hparams["improvised_only"],
-            "drop_no_transcript": hparams["drop_no_transcript"],
-            "max_duration": hparams["max_duration"],
-        })
+        run_on_main(prepare_corpus, kwargs={"hparams": hparams})
         run_on_main(write_fold_manifests, kwargs={
             "data_json": os.path.join(hparams["prep_folder"], "data.json"),
             "scheme": hparams["fold_scheme"],
@@ -113,7 +133,7 @@ def emotion_datasets(hparams, test_manifests, feature_cache=None, ctc_encoder=No
     @sb.utils.data_pipeline.provides(signal)
     def audio_pipeline(wav):
         if feature_cache is None:
-            return sb.dataio.dataio.read_audio(wav)
+            return read_audio(wav)  # any rate / channel count -> 16 kHz mono
         return feature_cache(wav)
 
     label_encoder = sb.dataio.encoder.CategoricalEncoder()

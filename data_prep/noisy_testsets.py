@@ -56,9 +56,9 @@ import sys
 
 import numpy as np
 import soundfile as sf
-import torch
 from tqdm import tqdm
 
+from speechbrain_ext.audio import read_audio
 from speechbrain_ext.noise import MusanMixer, SilentSignalError, signal_power
 
 logger = logging.getLogger(__name__)
@@ -164,10 +164,7 @@ def build_noisy_testsets(manifest, noise_csvs, out, seed=0, conditions=tuple(CON
         if not noisy_conditions:
             continue
         wav_path = _resolve(entry["wav"], replacements)
-        speech, rate = sf.read(wav_path, dtype="float32", always_2d=True)
-        if rate != sample_rate:
-            raise ValueError(f"{wav_path} is at {rate} Hz, the test matrix at {sample_rate} Hz")
-        speech = torch.from_numpy(speech.mean(axis=1))
+        speech = read_audio(wav_path, sample_rate)  # any rate / channel count
         if signal_power(speech) < 1e-10:
             raise SilentSignalError(f"test utterance {uid} ({wav_path}) is silent: "
                                     f"no SNR can be set; leave it out of {manifest}")

@@ -23,8 +23,9 @@ import hashlib
 import json
 import os
 
-import speechbrain as sb
 import torch
+
+from speechbrain_ext.audio import read_audio
 
 
 class FeatureCache:
@@ -61,7 +62,7 @@ class FeatureCache:
             return torch.load(path)
         self.misses += 1
         with torch.no_grad():
-            feats = self.extractor.utterance_features(sb.dataio.dataio.read_audio(wav_path))
+            feats = self.extractor.utterance_features(read_audio(wav_path))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         torch.save(feats.clone(), tmp)

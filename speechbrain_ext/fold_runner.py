@@ -41,7 +41,7 @@ import subprocess
 import sys
 from collections import OrderedDict
 
-from speechbrain_ext.folds import N_FOLDS, SPEAKER_INDEPENDENT
+from speechbrain_ext.folds import n_folds, speaker_independent
 from speechbrain_ext.metrics import read_predictions, summarize
 from speechbrain_ext.reports import format_summary_markdown, plot_confusion
 
@@ -67,6 +67,15 @@ def run_fold(script, hparams, scheme, fold, cv_folder, overrides, launcher):
     if not os.path.exists(os.path.join(out, PREDICTIONS)):
         raise RuntimeError(f"fold {fold} ended without writing {out}/{PREDICTIONS}")
     return True
+
+
+def fold_scheme(scheme):
+    """argparse type: a known fold scheme, or an error naming the known ones."""
+    try:
+        n_folds(scheme)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return scheme
 
 
 def _mean_std(values):
@@ -98,9 +107,9 @@ def summarize_folds(cv_folder, scheme, folds, name=""):
         "name": name,
         "scheme": scheme,
         "folds": list(folds),
-        "n_folds_in_scheme": N_FOLDS[scheme],
-        "complete": sorted(folds) == list(range(1, N_FOLDS[scheme] + 1)),
-        "speaker_independent": SPEAKER_INDEPENDENT[scheme],
+        "n_folds_in_scheme": n_folds(scheme),
+        "complete": sorted(folds) == list(range(1, n_folds(scheme) + 1)),
+        "speaker_independent": speaker_independent(scheme),
         "conditions": conditions,
     }
 
@@ -127,7 +136,9 @@ def main(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("script", help="a recipe's training script (train*.py)")
     parser.add_argument("hparams", help="its hparams YAML")
-    parser.add_argument("--folds", required=True, choices=sorted(N_FOLDS), help="fold scheme")
+    parser.add_argument("--folds", required=True, type=fold_scheme,
+                        help="fold scheme: session5, speaker10, random5 (IEMOCAP), emobox6 "
+                             "(RAVDESS), speakers<K> (any corpus)")
     parser.add_argument("--fold_ids", default=None,
                         help="comma-separated subset of folds to run (default: all)")
     parser.add_argument("--cv_folder", default=None,
@@ -141,11 +152,12 @@ def main(argv=None):
 
     name = os.path.splitext(os.path.basename(args.hparams))[0]
     cv_folder = args.cv_folder or os.path.join("results", "cv", name, args.folds)
-    folds = (list(range(1, N_FOLDS[args.folds] + 1)) if args.fold_ids is None
+    count = n_folds(args.folds)
+    folds = (list(range(1, count + 1)) if args.fold_ids is None
              else [int(k) for k in args.fold_ids.split(",")])
-    bad = [k for k in folds if not 1 <= k <= N_FOLDS[args.folds]]
+    bad = [k for k in folds if not 1 <= k <= count]
     if bad:
-        parser.error(f"--fold_ids {bad} out of range for {args.folds} (1..{N_FOLDS[args.folds]})")
+        parser.error(f"--fold_ids {bad} out of range for {args.folds} (1..{count})")
     os.makedirs(cv_folder, exist_ok=True)
 
     if args.summarize_only:

@@ -1,17 +1,29 @@
-"""Cross-validation folds of IEMOCAP, with the validation rule of each scheme.
+"""Cross-validation folds, with the validation rule of each scheme.
 
-========== ===== ======================================== =================================
-scheme     folds test fold                                validation set
-========== ===== ======================================== =================================
-session5   5     one session (both speakers)              seeded 20 % of the training turns
-speaker10  10    one speaker (Ses01F, Ses01M, ..., Ses05M) the other speaker of that session
-random5    5     a seeded fifth of all turns              seeded 10 % of the training turns
-========== ===== ======================================== =================================
+============== ===== ========================================= ================================
+scheme         folds test fold                                 validation set
+============== ===== ========================================= ================================
+session5       5     one IEMOCAP session (both speakers)       seeded 20 % of the training turns
+speaker10      10    one IEMOCAP speaker (Ses01F ... Ses05M)   the other speaker of that session
+random5        5     a seeded fifth of all turns               seeded 10 % of the training turns
+speakers<K>    K     a seeded K-th of the speakers (any corpus) seeded 20 % of the training
+                                                               speakers
+emobox6        6     four RAVDESS actors, EmoBox's fold k      seeded 20 % of the training
+                                                               actors (4 of 20)
+============== ===== ========================================= ================================
 
 ``session5`` follows SUPERB / EmoBox, ``speaker10`` the upstream SpeechBrain IEMOCAP
 recipe. ``random5`` is **speaker-dependent**: test speakers are also training
-speakers (the protocol of paper 003 and of Table 5 of paper 001). The other two
-never share a speaker between test and training or validation.
+speakers (the protocol of the E-transformer paper, Hu et al., Interspeech 2022,
+and of Table 5 of Feng, Ueno, Kawahara, Interspeech 2020). All the other
+schemes never share a speaker between test and training or validation.
+
+``speakers<K>`` (``speakers5``, ``speakers6``, ...) serves any corpus with a
+``speaker`` field: the sorted speakers are shuffled with the seed and dealt into K
+groups of near-equal size. ``emobox6`` is RAVDESS's standard: the test actors of
+the six folds of EmoBox (Ma et al., Interspeech 2024, arXiv:2406.07162), so that
+results sit beside its published benchmark; EmoBox trains on the other 20 actors
+without a validation set, here 4 of them validate.
 
 Folds are numbered from 1. Model selection uses ``valid`` only, never ``test``.
 
@@ -24,23 +36,52 @@ Example
 (['Ses02F'], 80)
 >>> sorted({data[i]["speaker"] for i in split["valid"]})
 ['Ses02M']
+>>> split = split_fold(data, "speakers5", 1)
+>>> len({data[i]["speaker"] for i in split["test"]}), len({data[i]["speaker"] for i in split["valid"]})
+(2, 2)
 """
 
 import json
 import os
 import random
+import re
 
-N_FOLDS = {"session5": 5, "speaker10": 10, "random5": 5}
-SPEAKER_INDEPENDENT = {"session5": True, "speaker10": True, "random5": False}
+N_FOLDS = {"session5": 5, "speaker10": 10, "random5": 5, "emobox6": 6}
+SPEAKER_INDEPENDENT = {"session5": True, "speaker10": True, "random5": False, "emobox6": True}
 SPEAKERS = [f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"]
-VALID_SHARE = {"session5": 0.2, "random5": 0.1}
+VALID_SHARE = {"session5": 0.2, "random5": 0.1, "speakers": 0.2}
+SPEAKER_GROUPS = re.compile(r"^speakers(\d+)$")
+# EmoBox's RAVDESS folds (data/ravdess/fold_k/ravdess_test_fold_k.jsonl): test actors.
+EMOBOX_RAVDESS_TEST_ACTORS = {1: (1, 11, 20, 21), 2: (4, 10, 12, 14), 3: (8, 9, 19, 23),
+                              4: (3, 5, 7, 24), 5: (2, 15, 16, 18), 6: (6, 13, 17, 22)}
+
+
+def n_folds(scheme):
+    """Number of folds of a scheme; raises ``ValueError`` for an unknown one.
+
+    Example
+    -------
+    >>> n_folds("speaker10"), n_folds("speakers6")
+    (10, 6)
+    """
+    match = SPEAKER_GROUPS.match(scheme)
+    if match and int(match[1]) >= 2:
+        return int(match[1])
+    if scheme not in N_FOLDS:
+        raise ValueError(f"unknown fold scheme {scheme!r}; choose from {sorted(N_FOLDS)} "
+                         "or speakers<K> (speaker-grouped K-fold, K >= 2)")
+    return N_FOLDS[scheme]
+
+
+def speaker_independent(scheme):
+    """Whether no test speaker is ever in training or validation."""
+    n_folds(scheme)
+    return SPEAKER_INDEPENDENT.get(scheme, True)
 
 
 def _check(scheme, fold):
-    if scheme not in N_FOLDS:
-        raise ValueError(f"unknown fold scheme {scheme!r}; choose from {sorted(N_FOLDS)}")
-    if not 1 <= int(fold) <= N_FOLDS[scheme]:
-        raise ValueError(f"fold {fold} out of range for {scheme} (1..{N_FOLDS[scheme]})")
+    if not 1 <= int(fold) <= n_folds(scheme):
+        raise ValueError(f"fold {fold} out of range for {scheme} (1..{n_folds(scheme)})")
 
 
 def _sample(ids, share, seed):
@@ -48,6 +89,20 @@ def _sample(ids, share, seed):
     random.Random(seed).shuffle(ids)
     n = max(1, round(share * len(ids)))
     return set(ids[:n])
+
+
+def _speaker_split(data, ids, test_speakers, seed):
+    """Test = the turns of ``test_speakers``; valid = a seeded share of the other speakers."""
+    speakers = sorted({data[i]["speaker"] for i in ids})
+    unknown = set(test_speakers) - set(speakers)
+    if unknown:
+        raise ValueError(f"test speakers {sorted(unknown)} are not in the data "
+                         f"(it has {speakers[:5]}{' ...' if len(speakers) > 5 else ''})")
+    rest = [s for s in speakers if s not in test_speakers]
+    valid_speakers = _sample(rest, VALID_SHARE["speakers"], seed)
+    test = {i for i in ids if data[i]["speaker"] in test_speakers}
+    valid = {i for i in ids if data[i]["speaker"] in valid_speakers}
+    return test, valid
 
 
 def split_fold(data, scheme, fold, seed=1234):
@@ -58,7 +113,7 @@ def split_fold(data, scheme, fold, seed=1234):
     data : dict
         Turn id -> entry with at least ``speaker`` and ``session``.
     scheme : str
-        ``session5``, ``speaker10`` or ``random5``.
+        ``session5``, ``speaker10``, ``random5``, ``emobox6`` or ``speakers<K>``.
     fold : int
         Fold number, from 1.
     seed : int
@@ -73,20 +128,37 @@ def split_fold(data, scheme, fold, seed=1234):
     fold = int(fold)
     ids = sorted(data)
     if scheme == "session5":
+        if any(data[i].get("session") in (None, "") for i in ids):
+            raise ValueError("session5 needs a session (1..5) on every entry (IEMOCAP); for "
+                             "another corpus use speakers<K>")
         test = {i for i in ids if int(data[i]["session"]) == fold}
         rest = [i for i in ids if i not in test]
         valid = _sample(rest, VALID_SHARE[scheme], seed + fold)
     elif scheme == "speaker10":
+        if not set(SPEAKERS) <= {data[i]["speaker"] for i in ids}:
+            raise ValueError("speaker10 is IEMOCAP's ten speakers (Ses01F ... Ses05M); for "
+                             "another corpus use speakers<K> (or emobox6 for RAVDESS)")
         test_spk = SPEAKERS[fold - 1]
         valid_spk = test_spk[:-1] + ("M" if test_spk.endswith("F") else "F")
         test = {i for i in ids if data[i]["speaker"] == test_spk}
         valid = {i for i in ids if data[i]["speaker"] == valid_spk}
-    else:  # random5: one seeded partition shared by all folds
+    elif scheme == "emobox6":
+        actors = {f"Actor_{a:02d}" for a in EMOBOX_RAVDESS_TEST_ACTORS[fold]}
+        test, valid = _speaker_split(data, ids, actors, seed + fold)
+    elif scheme == "random5":  # one seeded partition shared by all folds
         shuffled = list(ids)
         random.Random(seed).shuffle(shuffled)
         test = set(shuffled[fold - 1::N_FOLDS[scheme]])
         rest = [i for i in ids if i not in test]
         valid = _sample(rest, VALID_SHARE[scheme], seed + fold)
+    else:  # speakers<K>: one seeded partition of the speakers shared by all folds
+        speakers = sorted({data[i]["speaker"] for i in ids})
+        k = n_folds(scheme)
+        if len(speakers) < k:
+            raise ValueError(f"{scheme} needs at least {k} speakers, the data has "
+                             f"{len(speakers)}")
+        random.Random(seed).shuffle(speakers)
+        test, valid = _speaker_split(data, ids, set(speakers[fold - 1::k]), seed + fold)
     train = [i for i in ids if i not in test and i not in valid]
     split = {"train": train, "valid": sorted(valid), "test": sorted(test)}
     empty = [name for name, part in split.items() if not part]

@@ -23,6 +23,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from data_prep.librispeech_prepare import prepare_librispeech
+from speechbrain_ext.audio import read_audio
 from speechbrain_ext.ctc import character_encoder, ctc_target_pipeline
 
 
@@ -73,7 +74,7 @@ def librispeech_datasets(hparams, ctc_encoder):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def audio_pipeline(wav):
-        return sb.dataio.dataio.read_audio(wav)
+        return read_audio(wav)  # any rate / channel count -> 16 kHz mono
 
     datasets = {}
     for stage in ("train", "valid", "test"):

@@ -141,7 +141,7 @@ def main(argv=None):
                         help="epochs of the crnn CTC pre-training (default: its YAML's, 8)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
-    parser.add_argument("--folds", default="speaker10", choices=sorted(fold_runner.N_FOLDS),
+    parser.add_argument("--folds", default="speaker10", type=fold_runner.fold_scheme,
                         help="fold scheme")
     parser.add_argument("--fold_ids", default=None, help="e.g. 1,2 (default: all)")
     parser.add_argument("--study_folder", default=None,

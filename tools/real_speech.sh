@@ -7,7 +7,8 @@
 #
 # Needs the CPU stand-in encoder (results/quickstart/pretrain_ctc/pretrained, made by
 # tools/demo.sh) and the synthetic MUSAN (data/synthetic/musan, idem). Environment
-# (defaults: what the README's tables ran on 2 CPU cores in about 90 minutes):
+# (defaults: the README's tables, except that there cornn and e_transformer ran fold 1
+# only, and 8 classes 3 epochs, for CPU time):
 # CLASSES ("4 8"), FOLDS_4 / FOLDS_8 (fold ids: 1,2 / 1), EPOCHS_SHORT (cornn and
 # e_transformer, 4 classes: 12; their YAMLs say 250 and 50), EPOCHS_8 (cornn and
 # e_transformer, 8 classes: 6), JOINT_EPOCHS_8 (joint and SER baseline, 8 classes: 3;

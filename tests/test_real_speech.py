@@ -253,7 +253,7 @@ def test_manifest_through_the_fold_runner_and_noise_matrix(own_corpus, corpora,
 # ---------------------------------------------------------------- learning on real voices
 
 # cornn.yaml, 2 epochs, emobox6 fold 1 (actors 1, 11, 20, 21 held out), 4 classes,
-# 112 test files. Measured 2026-11-22 (twice, 2 cores): WA 43.75 %, UA 38.3 % (chance:
+# 112 test files. Measured 2026-11-22 (2 cores; WA in two runs, UA in one): WA 43.75 %, UA 38.3 % (chance:
 # 25 %). The WA bar is 2.4 binomial standard deviations above chance and 8.75 points
 # below the measurement; the UA bar keeps a single-class predictor (UA 25 %) out.
 MIN_WA_4CLASS = 35.0

@@ -104,3 +104,44 @@ class BeamSearchTranscripts:
     def __call__(self, log_probs, lens, encoder):
         best = [hyps[0].text for hyps in self.searcher(log_probs.detach().cpu(), lens.cpu())]
         return [" ".join(text.split()) for text in best]
+
+
+def load_released_ctc_head(ctc_lin, source, cache_dir=None):
+    """Copy a released Hugging Face wav2vec2 CTC model's output layer into ``ctc_lin``.
+
+    ``facebook/wav2vec2-base-960h`` and its kin transcribe with a linear layer over
+    32 characters (``<pad>`` is the blank, ``|`` the word delimiter). Its rows are
+    copied, in this module's order (blank, space, apostrophe, A-Z), into ``ctc_lin``
+    (a SpeechBrain ``Linear``), so that the encoder with this head transcribes from
+    the first epoch, as released.
+
+    Arguments
+    ---------
+    ctc_lin : speechbrain.nnet.linear.Linear
+        ``input_size`` = the model's hidden size, ``n_neurons`` = ``len(CHARACTERS) + 1``.
+    source : str
+        Hub id or local folder of a ``Wav2Vec2ForCTC`` with its tokenizer (vocab.json).
+    cache_dir : str, optional
+        Where the hub download goes.
+    """
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
+
+    model = Wav2Vec2ForCTC.from_pretrained(source, cache_dir=cache_dir)
+    tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(source, cache_dir=cache_dir)
+    vocab = tokenizer.get_vocab()
+    released = {BLANK: tokenizer.pad_token, " ": tokenizer.word_delimiter_token}
+    encoder = character_encoder()
+    rows = []
+    for index in range(len(encoder)):
+        unit = encoder.ind2lab[index]
+        token = released.get(unit, unit)
+        if token not in vocab:
+            raise ValueError(f"{source}: its vocabulary has no {token!r} for CTC unit {unit!r}")
+        rows.append(vocab[token])
+    weight, bias = model.lm_head.weight.data, model.lm_head.bias.data
+    if tuple(ctc_lin.w.weight.shape) != (len(rows), weight.shape[1]):
+        raise ValueError(f"ctc_lin is {tuple(ctc_lin.w.weight.shape)}, the released head "
+                         f"needs ({len(rows)}, {weight.shape[1]})")
+    with torch.no_grad():
+        ctc_lin.w.weight.copy_(weight[rows])
+        ctc_lin.w.bias.copy_(bias[rows])

@@ -114,3 +114,52 @@ class FixedLengthLogMel(SavesNormalizationStats, torch.nn.Module):
         # (B, T, C * n_mels) -> (B, T, n_mels, C): channel c holds features c*n_mels...
         out = out.view(out.shape[0], self.max_frames, self.channels, -1).transpose(2, 3)
         return out, kept.float() / self.max_frames
+
+
+class PooledMFCC(SavesNormalizationStats, torch.nn.Module):
+    """MFCCs, normalised, then max-pooled over time (the SER path of Li et al. 2022).
+
+        wav -> n_mfcc MFCCs (25 ms / 10 ms, SpeechBrain ``MFCC``, no deltas)
+            -> mean/variance normalisation (global running statistics, padding excluded)
+            -> max pooling over time, kernel = stride = ``pool_size``
+
+    Arguments
+    ---------
+    n_mfcc : int
+        Number of cepstral coefficients (the paper does not say: 40).
+    n_mels : int
+        Mel filters under the cepstra.
+    pool_size : int
+        Kernel and stride of the max pooling along time (the paper: 2).
+    sample_rate : int
+        Rate of the waveforms.
+    normalization : str or None
+        ``global`` or None.
+
+    Example
+    -------
+    >>> features = PooledMFCC()
+    >>> feats, lens = features(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))
+    >>> feats.shape   # 101 frames of 10 ms, pooled by 2
+    torch.Size([2, 50, 40])
+    """
+
+    def __init__(self, n_mfcc=40, n_mels=40, pool_size=2, sample_rate=16000,
+                 normalization="global"):
+        super().__init__()
+        from speechbrain.lobes.features import MFCC
+
+        self.mfcc = MFCC(deltas=False, context=False, n_mfcc=n_mfcc, n_mels=n_mels,
+                         sample_rate=sample_rate)
+        self.norm = InputNormalization(norm_type=normalization) if normalization else None
+        self.pool = torch.nn.MaxPool1d(kernel_size=pool_size, stride=pool_size)
+
+    def forward(self, wavs, wav_lens):
+        """(batch, samples), relative lengths -> (batch, frames // pool_size, n_mfcc), lengths.
+
+        The relative lengths carry over: pooling scales every utterance's frames alike.
+        """
+        feats = self.mfcc(wavs)
+        if self.norm is not None:
+            feats = self.norm(feats, wav_lens)
+        return self.pool(feats.transpose(1, 2)).transpose(1, 2), wav_lens

@@ -39,7 +39,9 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 from speechbrain_ext.folds import n_folds, speaker_independent
 from speechbrain_ext.metrics import read_predictions, summarize
@@ -179,6 +181,43 @@ def main(argv=None):
     print(markdown)
     print(f"[fold_runner] summary written to {cv_folder}/summary.md, summary.json, confusion.png")
     return 0
+
+
+def run_many(runs, jobs=1):
+    """The fold runner of several models: ``runs`` maps a model's name to its fold-runner
+    arguments (with ``--cv_folder``). ``jobs`` > 1 runs that many models at once, each
+    in its own process with ``cpu_count // jobs`` threads and its console in
+    ``<cv_folder>/cv_log.txt``. Returns the names of the models that failed."""
+    if jobs == 1:
+        failed = []
+        for model, cv_args in runs.items():
+            print(f"[study] {model}: {shlex.join(cv_args)}", flush=True)
+            if main(cv_args) != 0:
+                failed.append(model)
+        return failed
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    lock = threading.Lock()
+
+    def say(line):
+        with lock:
+            print(line, flush=True)
+
+    env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+
+    def run(model):
+        cv_folder = runs[model][runs[model].index("--cv_folder") + 1]
+        os.makedirs(cv_folder, exist_ok=True)
+        log = os.path.join(cv_folder, "cv_log.txt")
+        say(f"[study] {model}: started, {threads} thread(s), console in {log}")
+        with open(log, "a") as sink:
+            proc = subprocess.run([sys.executable, "-m", "speechbrain_ext.fold_runner", *runs[model]],
+                                  stdout=sink, stderr=subprocess.STDOUT, env=env)
+        say(f"[study] {model}: {'finished' if proc.returncode == 0 else f'FAILED, see {log}'}")
+        return proc.returncode
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        codes = dict(zip(runs, pool.map(run, runs)))
+    return [model for model, code in codes.items() if code != 0]
 
 
 if __name__ == "__main__":

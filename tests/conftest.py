@@ -36,10 +36,20 @@ def tree_hash(root):
     return digest.hexdigest()
 
 
+# The character vocabulary of facebook/wav2vec2-base-960h and -large-960h-lv60-self.
+RELEASED_CTC_VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|", "E", "T", "A", "O", "N", "I", "H",
+                      "S", "R", "D", "L", "U", "M", "W", "C", "F", "G", "Y", "P", "B", "V", "K",
+                      "'", "X", "J", "Q", "Z"]
+
+
 @pytest.fixture(scope="session")
 def tiny_wav2vec2(tmp_path_factory):
-    """A randomly initialised, tiny HF wav2vec2 saved as a local model folder."""
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    """A randomly initialised, tiny HF wav2vec2 CTC model (with the released models'
+    character vocabulary) saved as a local model folder."""
+    import json
+
+    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor,
+                              Wav2Vec2ForCTC)
 
     folder = str(tmp_path_factory.mktemp("tiny_wav2vec2"))
     config = Wav2Vec2Config(
@@ -47,10 +57,15 @@ def tiny_wav2vec2(tmp_path_factory):
         # 320-sample hop (20 ms frames) as the real models: attention stays small on
         # the corpus's 20-s turns (a 20-sample hop took 24 GB there).
         conv_dim=(32, 32, 32), conv_stride=(5, 8, 8), conv_kernel=(10, 8, 8),
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, vocab_size=32,
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        vocab_size=len(RELEASED_CTC_VOCAB), pad_token_id=0,
     )
-    Wav2Vec2Model(config).save_pretrained(folder)
+    Wav2Vec2ForCTC(config).save_pretrained(folder)
     Wav2Vec2FeatureExtractor().save_pretrained(folder)
+    vocab = os.path.join(folder, "vocab.json")
+    with open(vocab, "w") as f:
+        json.dump({token: i for i, token in enumerate(RELEASED_CTC_VOCAB)}, f)
+    Wav2Vec2CTCTokenizer(vocab, word_delimiter_token="|").save_pretrained(folder)
     return folder
 
 

@@ -30,8 +30,6 @@ import os
 import shlex
 import subprocess
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from data_prep.noisy_testsets import CONDITIONS, condition_label
 from speechbrain_ext import fold_runner
@@ -60,42 +58,6 @@ def pretrain_stand_in(args):
     print(f"[study] {shlex.join(cmd)}", flush=True)
     subprocess.run(cmd, check=True)
     return os.path.join(out, "pretrained")
-
-
-def run_models(runs, jobs):
-    """Fold runner of each model; ``jobs`` > 1 runs that many models at once, each in its
-    own process with ``cpu_count // jobs`` threads and its console in
-    ``<cv_folder>/cv_log.txt``. Returns the models that failed."""
-    if jobs == 1:
-        failed = []
-        for model, cv_args in runs.items():
-            print(f"[study] {model}: {shlex.join(cv_args)}", flush=True)
-            if fold_runner.main(cv_args) != 0:
-                failed.append(model)
-        return failed
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    lock = threading.Lock()
-
-    def say(line):
-        with lock:
-            print(line, flush=True)
-
-    env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-
-    def run(model):
-        cv_folder = runs[model][runs[model].index("--cv_folder") + 1]
-        os.makedirs(cv_folder, exist_ok=True)
-        log = os.path.join(cv_folder, "cv_log.txt")
-        say(f"[study] {model}: started, {threads} thread(s), console in {log}")
-        with open(log, "a") as sink:
-            proc = subprocess.run([sys.executable, "-m", "speechbrain_ext.fold_runner", *runs[model]],
-                                  stdout=sink, stderr=subprocess.STDOUT, env=env)
-        say(f"[study] {model}: {'finished' if proc.returncode == 0 else f'FAILED, see {log}'}")
-        return proc.returncode
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        codes = dict(zip(runs, pool.map(run, runs)))
-    return [model for model, code in codes.items() if code != 0]
 
 
 def write_tables(study_folder, accuracy="WA"):
@@ -179,7 +141,7 @@ def main(argv=None):
             if args.fold_ids:
                 runs[model] += ["--fold_ids", args.fold_ids]
             runs[model] += recipe_args
-        failed = run_models(runs, args.jobs)
+        failed = fold_runner.run_many(runs, args.jobs)
         if failed:
             print(f"error: {', '.join(failed)} failed; rerun the same command to resume",
                   file=sys.stderr)

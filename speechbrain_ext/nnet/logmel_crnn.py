@@ -23,11 +23,15 @@ Example
 torch.Size([2, 34, 320])
 >>> round(sum(p.numel() for p in enc.parameters()) / 1e6, 1)
 1.4
+>>> layers = LogMelCRNN(output_all_hiddens=True)
+>>> hiddens = layers(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))
+>>> [tuple(h.shape[1:]) for h in hiddens]   # the conv embeddings, then each BiGRU layer
+[(34, 256), (34, 320), (34, 320), (34, 320)]
 """
 
 import torch
 from speechbrain.lobes.features import Fbank
-from speechbrain.nnet.RNN import GRU
+from speechbrain.nnet.RNN import GRU, pack_padded_sequence, pad_packed_sequence
 from speechbrain.processing.features import InputNormalization
 
 from speechbrain_ext.features import SavesNormalizationStats
@@ -55,6 +59,10 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
     normalization : str
         ``global`` (running statistics over training data) or ``sentence``
         (per utterance), as in ``speechbrain.processing.features.InputNormalization``.
+    output_all_hiddens : bool
+        Return every layer's output (a list: the convolution's frame embeddings, then
+        each BiGRU layer's, the last one being the usual output), as SpeechBrain's
+        ``Wav2Vec2`` wrapper does with the same option. The weights are the same.
 
     Example
     -------
@@ -63,7 +71,8 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
     """
 
     def __init__(self, n_mels=40, conv_channels=256, subsampling=3, rnn_layers=3,
-                 rnn_size=160, dropout=0.15, sample_rate=16000, normalization="global"):
+                 rnn_size=160, dropout=0.15, sample_rate=16000, normalization="global",
+                 output_all_hiddens=False):
         super().__init__()
         self.fbank = Fbank(n_mels=n_mels, sample_rate=sample_rate)
         self.norm = InputNormalization(norm_type=normalization)
@@ -76,12 +85,40 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         self.rnn = GRU(hidden_size=rnn_size, input_shape=[None, None, conv_channels],
                        num_layers=rnn_layers, bidirectional=True, dropout=dropout)
         self.output_size = 2 * rnn_size
+        self.rnn_layers, self.dropout = rnn_layers, dropout
+        self.output_all_hiddens = output_all_hiddens
+        # One-layer GRUs that run the stacked GRU's own weights layer by layer
+        # (output_all_hiddens); a plain list, so that the state_dict is unchanged.
+        self._one_layer = [torch.nn.GRU(size, rnn_size, bidirectional=True, batch_first=True)
+                           for size in (conv_channels, 2 * rnn_size)]
 
     def forward(self, wavs, wav_lens=None):
-        """(batch, samples) -> (batch, frames, 2 * rnn_size); ``wav_lens`` relative (0-1]."""
+        """(batch, samples) -> (batch, frames, 2 * rnn_size); ``wav_lens`` relative (0-1].
+
+        With ``output_all_hiddens``, the list of every layer's output instead: the
+        convolution's frame embeddings (``conv_channels`` wide), then each BiGRU layer's.
+        """
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
         feats = self.norm(self.fbank(wavs), wav_lens)
         x = self.conv(feats.transpose(1, 2)).transpose(1, 2)
-        x, _ = self.rnn(x, lengths=wav_lens)
-        return x
+        if not self.output_all_hiddens:
+            x, _ = self.rnn(x, lengths=wav_lens)
+            return x
+        hiddens = [x]
+        for layer in range(self.rnn_layers):
+            if layer > 0:  # the stacked GRU's dropout between layers
+                x = torch.nn.functional.dropout(x, self.dropout, self.training)
+            x = self._gru_layer(layer, x, wav_lens)
+            hiddens.append(x)
+        return hiddens
+
+    def _gru_layer(self, layer, x, wav_lens):
+        """Layer ``layer`` of ``self.rnn`` alone, on padded ``x`` (packed as GRU does)."""
+        template = self._one_layer[min(layer, 1)]
+        params = {name: getattr(self.rnn.rnn, name.replace("_l0", f"_l{layer}"))
+                  for name, _ in template.named_parameters()}
+        total = x.shape[1]
+        out, _ = torch.func.functional_call(template, params, (pack_padded_sequence(x, wav_lens),))
+        out = pad_packed_sequence(out)
+        return torch.nn.functional.pad(out, (0, 0, 0, total - out.shape[1]))

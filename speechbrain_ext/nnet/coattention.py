@@ -55,6 +55,23 @@ def padding_mask(lengths, max_len):
     return ~length_to_mask(steps, max_len=max_len, device=lengths.device).bool()
 
 
+def packable_lengths(lengths, max_len):
+    """Relative lengths that SpeechBrain's RNN packing turns into the rounded step counts.
+
+    ``speechbrain.nnet.RNN`` packs ``lengths * max_len`` cast to integers, which
+    truncates: 7 steps of 12 given as 7 / 12 can become 6.999 and so 6. Half a step
+    more makes the truncation a rounding.
+
+    Example
+    -------
+    >>> lengths = packable_lengths(torch.tensor([7 / 12, 1.0]), 12)
+    >>> (lengths * 12).long().tolist()
+    [7, 12]
+    """
+    steps = torch.round(lengths * max_len).clamp(min=1, max=max_len)
+    return torch.clamp(steps + 0.5, max=max_len) / max_len
+
+
 def masked_mean(states, pad_mask):
     """Mean of (batch, time, dim) ``states`` over the steps where ``pad_mask`` is False.
 
@@ -104,7 +121,7 @@ class StreamEncoder(torch.nn.Module):
 
     def forward(self, x, lengths):
         """(batch, time, input_size), relative lengths -> (batch, time, 2 * lstm_size)."""
-        h, _ = self.lstm(x, lengths=lengths)
+        h, _ = self.lstm(x, lengths=packable_lengths(lengths, x.shape[1]))
         h = self.dropout(h)
         mask = padding_mask(lengths, h.shape[1])
         out, _ = self.self_attention(h, h, h, key_padding_mask=mask)

@@ -30,6 +30,7 @@ torch.Size([2, 34, 320])
 """
 
 import torch
+from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.lobes.features import Fbank
 from speechbrain.nnet.RNN import GRU, pack_padded_sequence, pad_packed_sequence
 from speechbrain.processing.features import InputNormalization
@@ -87,6 +88,7 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         self.output_size = 2 * rnn_size
         self.rnn_layers, self.dropout = rnn_layers, dropout
         self.output_all_hiddens = output_all_hiddens
+        self.subsampling = subsampling
         # One-layer GRUs that run the stacked GRU's own weights layer by layer
         # (output_all_hiddens); a plain list, so that the state_dict is unchanged.
         self._one_layer = [torch.nn.GRU(size, rnn_size, bidirectional=True, batch_first=True)
@@ -101,24 +103,33 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
         feats = self.norm(self.fbank(wavs), wav_lens)
+        # Zero the padding, as the convolution's own padding: else the last real frames
+        # of a short utterance would read its batch's padding (-mean / std after norm).
+        samples = torch.round(wav_lens * wavs.shape[1]).long()
+        steps = (samples // self.fbank.compute_STFT.hop_length + 1).clamp(max=feats.shape[1])
+        feats = feats * length_to_mask(steps, max_len=feats.shape[1]).unsqueeze(-1)
         x = self.conv(feats.transpose(1, 2)).transpose(1, 2)
+        # The GRU packs lengths * frames cast to int (a truncation): give it the exact
+        # count of real output frames of the strided convolution, plus half a frame.
+        conv_steps = (steps - 1) // self.subsampling + 1
+        rnn_lens = torch.clamp(conv_steps + 0.5, max=x.shape[1]) / x.shape[1]
         if not self.output_all_hiddens:
-            x, _ = self.rnn(x, lengths=wav_lens)
+            x, _ = self.rnn(x, lengths=rnn_lens)
             return x
         hiddens = [x]
         for layer in range(self.rnn_layers):
             if layer > 0:  # the stacked GRU's dropout between layers
                 x = torch.nn.functional.dropout(x, self.dropout, self.training)
-            x = self._gru_layer(layer, x, wav_lens)
+            x = self._gru_layer(layer, x, rnn_lens)
             hiddens.append(x)
         return hiddens
 
-    def _gru_layer(self, layer, x, wav_lens):
+    def _gru_layer(self, layer, x, rnn_lens):
         """Layer ``layer`` of ``self.rnn`` alone, on padded ``x`` (packed as GRU does)."""
         template = self._one_layer[min(layer, 1)]
         params = {name: getattr(self.rnn.rnn, name.replace("_l0", f"_l{layer}"))
                   for name, _ in template.named_parameters()}
         total = x.shape[1]
-        out, _ = torch.func.functional_call(template, params, (pack_padded_sequence(x, wav_lens),))
+        out, _ = torch.func.functional_call(template, params, (pack_padded_sequence(x, rnn_lens),))
         out = pad_packed_sequence(out)
         return torch.nn.functional.pad(out, (0, 0, 0, total - out.shape[1]))

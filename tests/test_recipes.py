@@ -95,6 +95,8 @@ def _epochs(log_path):
 @pytest.mark.parametrize("script,hparams", [
     ("recipes/joint_asr_ser/train_ser.py", "recipes/joint_asr_ser/hparams/ser_crnn.yaml"),
     ("recipes/joint_asr_ser/train_joint.py", "recipes/joint_asr_ser/hparams/joint_crnn.yaml"),
+    ("recipes/asr_fusion_coattention/train.py",
+     "recipes/asr_fusion_coattention/hparams/full_hierarchical_crnn.yaml"),
 ])
 def test_killed_run_resumes_from_last_checkpoint(script, hparams, iemocap, pretrained_ctc,
                                                  tmp_path):

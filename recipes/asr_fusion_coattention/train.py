@@ -2,7 +2,8 @@
 """ASR outputs fused into joint ASR-SER training by (hierarchical) co-attention, one fold.
 
 Y. Li, P. Bell, C. Lai, "Fusing ASR outputs in joint training for speech emotion
-recognition", Proc. ICASSP 2022, doi:10.1109/ICASSP43922.2022.9746289 (section 4).
+recognition", Proc. ICASSP 2022, doi:10.1109/ICASSP43922.2022.9746289,
+arXiv:2110.15684 (section 4).
 
     wav -> MFCC -> max-pool(2) ----------------------------------------> acoustic stream
     wav -> ASR encoder (wav2vec2) -> hidden states of one layer -------> hidden stream

@@ -170,6 +170,11 @@ def test_brain_feeds_the_fusion_the_streams_in_yaml_order(tmp_path):
 
 def test_stream_encoders_are_the_papers_sizes(tmp_path):
     hparams = _hparams("full_hierarchical_crnn.yaml", tmp_path)
+    # Dropout 0.5 follows the last BiLSTM layer too: half the attention's inputs are zero.
+    enc, seen = hparams["hidden_stream"].train(), {}
+    enc.self_attention.register_forward_pre_hook(lambda m, inputs: seen.__setitem__("h", inputs[0]))
+    enc(torch.randn(4, 50, 320), torch.ones(4))
+    assert 0.4 < (seen["h"] == 0).float().mean().item() < 0.6
     for name in ("acoustic_stream", "hidden_stream", "text_stream"):
         enc = hparams[name]
         lstm = enc.lstm.rnn
@@ -379,15 +384,18 @@ def test_wer_tables_from_trained_folds(tmp_path):
             {"id": "b", "emo": "hap", "emo_pred": "ang", "words": " ".join(["W"] * 12),
              "words_pred": " ".join(["W"] * 12)},
             {"id": "c", "emo": "hap", "emo_pred": "hap", "words": "X", "words_pred": "X Y",
-             "condition": "noise_5"}]  # other conditions are not analysed
+             "condition": "noise_5"},  # other conditions are not analysed
+            {"id": "d", "emo": "hap", "emo_pred": "hap", "words": " ".join(["V"] * 10),
+             "words_pred": " ".join(["V"] * 10)}]  # 10 words: not short, in <=10
     os.makedirs(tmp_path / "fold1")
     json.dump(rows, open(tmp_path / "fold1" / "predictions.json", "w"))
     assert WER.main(["--predictions", str(tmp_path)]) == 0
     text = (tmp_path / "wer_tables.md").read_text()
-    # ang: 1 deletion in 2 words; hap: 0 in 12; overall 1 in 14
-    assert "| WER % | 22.8 / 50.0 | 38.9 / 0.0 | 32.7 / 7.1 |" in text
-    assert "| turns | 1103 / 1 | 1615 / 1 | 5500 / 2 |" in text
-    assert "| short % | 44.8 / 100.0 | 55.7 / 0.0 | - / 50.0 |" in text
+    # ang: 1 deletion in 2 words; hap: 0 in 22; overall 1 in 24
+    assert "| WER % | 22.8 / 50.0 | 38.9 / 0.0 | 32.7 / 4.2 |" in text
+    assert "| turns | 1103 / 1 | 1615 / 2 | 5500 / 3 |" in text
+    assert "| short % | 44.8 / 100.0 | 55.7 / 0.0 | - / 33.3 |" in text  # short: < 10 words
+    assert "| <=10 | 26.5 / 50.0 | 54.8 / 0.0 | 46.4 / 8.3 |" in text  # 1 edit in 2 + 10 words
     assert "| 11-20 | 21.8 / - | 37.5 / 0.0 | 32.2 / 0.0 |" in text
 
 

@@ -47,6 +47,10 @@ def _tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora):
         extra += [f"--pretrained_ctc_folder={pretrained_ctc}"]
     if re.search(r"^musan_folder: !PLACEHOLDER", text, re.M):
         extra += [f"--musan_folder={corpora['musan']}"]
+    if hparams.startswith("recipes/asr_fusion_coattention/"):
+        # Attention over 16 heads of every MFCC frame of a 20-s turn, in random batches
+        # of 20, is most of a debug run's time on CPU (121 s vs 25 s without such turns).
+        extra += ["--max_duration=8"]
     return extra
 
 

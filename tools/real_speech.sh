@@ -12,13 +12,15 @@
 # CLASSES ("4 8"), FOLDS_4 / FOLDS_8 (fold ids: 1,2 / 1), EPOCHS_SHORT (cornn and
 # e_transformer, 4 classes: 12; their YAMLs say 250 and 50), EPOCHS_8 (cornn and
 # e_transformer, 8 classes: 6), JOINT_EPOCHS_8 (joint and SER baseline, 8 classes: 3;
-# YAML: 6), LANES (runs at once: 2, one thread each).
+# YAML: 6), FOLDS_COATT (asr_fusion_coattention's acoustic-only and proposed models,
+# 4 classes, their YAMLs' 4 epochs: 1), LANES (runs at once: 2, one thread each).
 # Results: results/ravdess/<model>_<classes>class/summary.md. A rerun skips finished folds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RAVDESS=${1:?usage: tools/real_speech.sh /path/to/RAVDESS_speech}
 FOLDS_4=${FOLDS_4:-1,2}
 FOLDS_8=${FOLDS_8:-1}
+FOLDS_COATT=${FOLDS_COATT:-1}
 EPOCHS_SHORT=${EPOCHS_SHORT:-12}
 EPOCHS_8=${EPOCHS_8:-6}
 JOINT_EPOCHS_8=${JOINT_EPOCHS_8:-3}
@@ -45,6 +47,7 @@ run() {  # name classes folds script yaml [overrides]
         || echo "[real_speech] ${name}_${classes} FAILED: see results/ravdess/${name}_${classes}.log"
 }
 J=recipes/joint_asr_ser
+C=recipes/asr_fusion_coattention
 jobs_list=(
     "joint 4class $FOLDS_4 $J/train_joint.py $J/hparams/joint_crnn.yaml --pretrained_ctc_folder=$STANDIN $NOISE"
     "ser 4class $FOLDS_4 $J/train_ser.py $J/hparams/ser_crnn.yaml --pretrained_ctc_folder=$STANDIN $NOISE"
@@ -54,6 +57,8 @@ jobs_list=(
     "cornn 8class $FOLDS_8 recipes/cornn/train.py recipes/cornn/hparams/cornn.yaml --number_of_epochs=$EPOCHS_8 $EIGHT"
     "joint 8class $FOLDS_8 $J/train_joint.py $J/hparams/joint_crnn.yaml --pretrained_ctc_folder=$STANDIN --number_of_epochs=$JOINT_EPOCHS_8 $EIGHT"
     "ser 8class $FOLDS_8 $J/train_ser.py $J/hparams/ser_crnn.yaml --pretrained_ctc_folder=$STANDIN --number_of_epochs=$JOINT_EPOCHS_8 $EIGHT"
+    "coattention_acoustic 4class $FOLDS_COATT $C/train.py $C/hparams/acoustic_crnn.yaml"
+    "coattention_full_hierarchical 4class $FOLDS_COATT $C/train.py $C/hparams/full_hierarchical_crnn.yaml --pretrained_ctc_folder=$STANDIN"
 )
 mkdir -p results/ravdess
 start=$SECONDS

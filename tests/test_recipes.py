@@ -168,6 +168,8 @@ OPTIMIZER_CHECKS = {
     "recipes/joint_asr_ser/pretrain_ctc.py": "recipes/joint_asr_ser/hparams/pretrain_ctc_crnn.yaml",
     "recipes/cornn/train.py": "recipes/cornn/hparams/wo_bilstm.yaml",
     "recipes/e_transformer/train.py": "recipes/e_transformer/hparams/base7.yaml",
+    "recipes/asr_fusion_coattention/train.py":
+        "recipes/asr_fusion_coattention/hparams/full_hierarchical_crnn.yaml",
 }
 
 

@@ -29,7 +29,6 @@ Example
 
 import argparse
 import glob
-import json
 import logging
 import os
 import sys
@@ -37,6 +36,7 @@ import sys
 import soundfile as sf
 
 from speechbrain_ext.ctc import normalize_words
+from speechbrain_ext.files import write_json_atomic
 
 logger = logging.getLogger(__name__)
 DEFAULT_SPLITS = ("train-clean-100", "dev-clean", "test-clean")
@@ -91,10 +91,7 @@ def prepare_librispeech(data_folder, output_folder, splits=DEFAULT_SPLITS):
     paths = {}
     for split, entries in manifests.items():
         paths[split] = os.path.join(output_folder, f"{split}.json")
-        tmp = paths[split] + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(entries, f, indent=1)
-        os.replace(tmp, paths[split])
+        write_json_atomic(paths[split], entries, indent=1)
         hours = sum(e["duration"] for e in entries.values()) / 3600
         logger.info("LibriSpeech %s: %d utterances, %.2f h -> %s", split, len(entries), hours,
                     paths[split])

@@ -64,6 +64,7 @@ import sys
 import soundfile as sf
 
 from speechbrain_ext.ctc import normalize_words
+from speechbrain_ext.files import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -203,10 +204,7 @@ def prepare_manifest(manifest, output_folder, data_root=None, classes=None, merg
                 dropped)
     os.makedirs(output_folder, exist_ok=True)
     for path, obj in ((json_path, data), (opts_path, opts)):
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)  # never a half-written manifest
+        write_json_atomic(path, obj, indent=2)  # never a half-written manifest
     return json_path
 
 

@@ -59,6 +59,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from speechbrain_ext.audio import read_audio
+from speechbrain_ext.files import write_json_atomic
 from speechbrain_ext.noise import MusanMixer, SilentSignalError, signal_power
 
 logger = logging.getLogger(__name__)
@@ -184,18 +185,11 @@ def build_noisy_testsets(manifest, noise_csvs, out, seed=0, conditions=tuple(CON
                 noise_offsets=record["noise_offsets"], gain=round(gain, 6),
                 clean_wav=entry["wav"])
     for c, path in paths.items():
-        _dump_atomic(path, manifests[c])
-    _dump_atomic(options_path, options)
+        write_json_atomic(path, manifests[c], indent=2, sort_keys=True)
+    write_json_atomic(options_path, options, indent=2, sort_keys=True)
     logger.info("noisy test sets: %d utterances x %d conditions in %s", len(ids),
                 len(conditions), out)
     return paths
-
-
-def _dump_atomic(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def main(argv=None):

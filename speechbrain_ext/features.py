@@ -26,7 +26,7 @@ True
 """
 
 import torch
-from speechbrain.lobes.features import Fbank
+from speechbrain.lobes.features import MFCC, Fbank
 from speechbrain.processing.features import Deltas, InputNormalization
 
 
@@ -147,8 +147,6 @@ class PooledMFCC(SavesNormalizationStats, torch.nn.Module):
     def __init__(self, n_mfcc=40, n_mels=40, pool_size=2, sample_rate=16000,
                  normalization="global"):
         super().__init__()
-        from speechbrain.lobes.features import MFCC
-
         self.mfcc = MFCC(deltas=False, context=False, n_mfcc=n_mfcc, n_mels=n_mels,
                          sample_rate=sample_rate)
         self.norm = InputNormalization(norm_type=normalization) if normalization else None

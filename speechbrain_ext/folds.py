@@ -46,6 +46,8 @@ import os
 import random
 import re
 
+from speechbrain_ext.files import write_json_atomic
+
 N_FOLDS = {"session5": 5, "speaker10": 10, "random5": 5, "emobox6": 6}
 SPEAKER_INDEPENDENT = {"session5": True, "speaker10": True, "random5": False, "emobox6": True}
 SPEAKERS = [f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"]
@@ -177,8 +179,5 @@ def write_fold_manifests(data_json, scheme, fold, output_folder, seed=1234):
     paths = {}
     for name, ids in split.items():
         paths[name] = os.path.join(output_folder, f"{name}.json")
-        tmp = paths[name] + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({i: data[i] for i in ids}, f, indent=2)
-        os.replace(tmp, paths[name])
+        write_json_atomic(paths[name], {i: data[i] for i in ids}, indent=2)
     return paths

@@ -23,10 +23,11 @@ Example
 """
 
 import json
-import os
 from collections import defaultdict
 
 from speechbrain.utils.edit_distance import wer_details_for_batch
+
+from speechbrain_ext.files import write_json_atomic
 
 WORD_COUNT_BUCKETS = ("<=10", "11-20", "21-30", ">30")
 
@@ -155,10 +156,7 @@ def write_predictions(path, rows):
         if missing or ("emo_pred" not in row and "words_pred" not in row):
             raise ValueError(f"prediction row {row} lacks {sorted(missing) or 'a prediction'}"
                              " (emo_pred and/or words_pred)")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(rows, f, indent=1)
-    os.replace(tmp, path)
+    write_json_atomic(path, rows, indent=1)
 
 
 def read_predictions(path):

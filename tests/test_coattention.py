@@ -231,18 +231,25 @@ def test_brain_hidden_stream_reads_the_named_layer(tmp_path, layer, width):
 
 
 def test_wav2vec2_layers_first_middle_final(tiny_wav2vec2, tmp_path):
+    """Through SpeechBrain's wrapper (as the _w2v2 YAMLs build it): first, middle and
+    final are the HF model's hidden states 0, ceil(L/2) and L (L = 2 here; 6 of 12
+    for wav2vec2-base)."""
     from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 
     enc = Wav2Vec2(source=tiny_wav2vec2, save_path=str(tmp_path), output_all_hiddens=True,
                    output_norm=False).eval()
+    wav = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        states = enc(torch.randn(1, 16000))
-        model_out = enc.model(torch.randn(1, 16000) * 0, output_hidden_states=True)
+        states = enc(wav)
+        reference = enc.model(wav, output_hidden_states=True)
     assert len(states) == 3  # embeddings + 2 layers
-    assert select_hidden_layer(states, "middle") is not None
+    for name, index in (("first", 0), ("middle", 1), ("final", 2)):
+        assert torch.allclose(select_hidden_layer(states, name), reference.hidden_states[index],
+                              atol=1e-5)
+    assert torch.allclose(select_hidden_layer(states, "final"), reference.last_hidden_state,
+                          atol=1e-5)
     assert [select_hidden_layer(list(range(13)), n) for n in ("first", "middle", "final")] == \
-        [0, 6, 12]  # wav2vec2-base: 12 layers
-    assert len(model_out.hidden_states) == 3
+        [0, 6, 12]
 
 
 # -- loss, texts, padding ----------------------------------------------------------------

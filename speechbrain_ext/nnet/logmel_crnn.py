@@ -92,7 +92,7 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         # One-layer GRUs that run the stacked GRU's own weights layer by layer
         # (output_all_hiddens); a plain list, so that the state_dict is unchanged.
         self._one_layer = [torch.nn.GRU(size, rnn_size, bidirectional=True, batch_first=True)
-                           for size in (conv_channels, 2 * rnn_size)]
+                           for size in (conv_channels, 2 * rnn_size)] if output_all_hiddens else []
 
     def forward(self, wavs, wav_lens=None):
         """(batch, samples) -> (batch, frames, 2 * rnn_size); ``wav_lens`` relative (0-1].

@@ -117,14 +117,17 @@ def prepare_fold_data(hparams):
     return {c: os.path.join(noisy_test_folder, f"{c}.json") for c in conditions}
 
 
-def emotion_datasets(hparams, test_manifests, feature_cache=None, ctc_encoder=None):
+def emotion_datasets(hparams, test_manifests, feature_cache=None, ctc_encoder=None,
+                     word_vocabulary=None):
     """Train / valid datasets, one ``test_<condition>`` dataset each, and the label encoder.
 
     Items: ``id``, ``sig`` (the waveform) or, with a ``feature_cache``
     (``speechbrain_ext.feature_cache.FeatureCache``), ``feats`` (its cached raw
     features), ``emo_encoded``, ``emo``, ``speaker``; with a ``ctc_encoder``
     (``speechbrain_ext.ctc.character_encoder()``) also ``words`` (the reference) and
-    ``tokens`` (its character indices, the CTC target). The label order is
+    ``tokens`` (its character indices, the CTC target); with a ``word_vocabulary``
+    (``speechbrain_ext.words.WordVocabulary``) ``words``, ``tokens_bos`` and
+    ``tokens_eos`` (word ids for an attention decoder). The label order is
     ``hparams["emotions"]``, identical in every fold.
     """
     signal = "sig" if feature_cache is None else "feats"
@@ -148,6 +151,10 @@ def emotion_datasets(hparams, test_manifests, feature_cache=None, ctc_encoder=No
     if ctc_encoder is not None:
         dynamic_items.append(ctc_target_pipeline(ctc_encoder))
         output_keys += ["words", "tokens"]
+    if word_vocabulary is not None:
+        dynamic_items.append(word_vocabulary.target_pipeline())
+        output_keys += [key for key in ("words", "tokens_bos", "tokens_eos")
+                        if key not in output_keys]
 
     json_paths = {"train": hparams["train_annotation"], "valid": hparams["valid_annotation"]}
     json_paths.update({f"test_{cond}": path for cond, path in test_manifests.items()})

@@ -161,3 +161,62 @@ class PooledMFCC(SavesNormalizationStats, torch.nn.Module):
         if self.norm is not None:
             feats = self.norm(feats, wav_lens)
         return self.pool(feats.transpose(1, 2)).transpose(1, 2), wav_lens
+
+
+class StackedLogMel(SavesNormalizationStats, torch.nn.Module):
+    """Log-mel with deltas, normalised, then non-overlapping frame stacking (an A2W ASR's input).
+
+        wav -> n_mels log-mel (25 ms / 10 ms) + delta + delta-delta (3 * n_mels)
+            -> mean/variance normalisation (global running statistics, padding excluded)
+            -> every ``stack`` consecutive frames joined into one (no overlap)
+            -> (batch, ceil(frames / stack), 3 * n_mels * stack)
+
+    Each utterance is processed on its own samples and its padding is zero, so its
+    features do not depend on its batch.
+
+    Arguments
+    ---------
+    n_mels : int
+        Number of mel filters (Feng et al. 2020: 40, so 120 dimensions with deltas).
+    stack : int
+        Frames joined into one (Feng et al. 2020 do not say how many; 1 keeps 10 ms).
+    sample_rate : int
+        Rate of the waveforms.
+    normalization : str or None
+        ``global`` or None.
+
+    Example
+    -------
+    >>> features = StackedLogMel(stack=4)
+    >>> feats, lens = features(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))
+    >>> feats.shape   # 101 frames of 10 ms, 4 at a time: 26 steps of 120 * 4
+    torch.Size([2, 26, 480])
+    >>> [round(x * 26) for x in lens.tolist()]   # 101 / 4 and 51 / 4 frames, rounded up
+    [26, 13]
+    """
+
+    def __init__(self, n_mels=40, stack=4, sample_rate=16000, normalization="global"):
+        super().__init__()
+        self.stack = stack
+        self.logmel = FixedLengthLogMel(n_mels=n_mels, deltas=True, sample_rate=sample_rate,
+                                        normalization=None)
+        self.norm = InputNormalization(norm_type=normalization) if normalization else None
+        self.output_size = 3 * n_mels * stack
+
+    def forward(self, wavs, wav_lens):
+        """(batch, samples), relative lengths -> stacked features, relative lengths."""
+        per_utt = []
+        for wav, rel in zip(wavs, wav_lens.tolist()):
+            n = max(1, int(round(rel * wavs.shape[1])))
+            per_utt.append(self.logmel.utterance_features(wav[:n]))
+        frames = torch.tensor([len(f) for f in per_utt], device=wavs.device)
+        feats = torch.nn.utils.rnn.pad_sequence(per_utt, batch_first=True)
+        if self.norm is not None:
+            feats = self.norm(feats, frames.float() / feats.shape[1])
+        pad = (-feats.shape[1]) % self.stack
+        feats = torch.nn.functional.pad(feats, (0, 0, 0, pad))
+        for i, n in enumerate(frames.tolist()):
+            feats[i, n:] = 0.0  # the padding stays zero after normalisation
+        steps = torch.div(frames + self.stack - 1, self.stack, rounding_mode="floor")
+        feats = feats.reshape(feats.shape[0], -1, self.stack * feats.shape[-1])
+        return feats, steps.float() / feats.shape[1]

@@ -1,5 +1,6 @@
 """Shared fixtures: the tiny synthetic corpora, a tiny random wav2vec2 folder, recipe runs."""
 
+import glob
 import hashlib
 import os
 import subprocess
@@ -119,3 +120,30 @@ def load_recipe_script(recipe, script="train"):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def tiny_librispeech_vocab_size(librispeech):
+    """Entries of the word model that pretrain_a2w.py trains on the tiny corpus's
+    train-clean-100 transcripts: its distinct words + <unk>, <s>, </s>."""
+    words = set()
+    for path in glob.glob(f"{librispeech}/train-clean-100/*/*/*.trans.txt"):
+        for line in open(path):
+            words.update(line.split()[1:])
+    return len(words) + 3
+
+
+@pytest.fixture(scope="session")
+def pretrained_a2w(corpora, tmp_path_factory):
+    """``{"": paper size, "_cpu": CPU size}`` A2W models from --debug runs of
+    pretrain_a2w.py on the tiny LibriSpeech, and their vocabulary size."""
+    vocab_size = tiny_librispeech_vocab_size(corpora["librispeech"])
+    folders = {}
+    for suffix in ("", "_cpu"):
+        out = tmp_path_factory.mktemp(f"pretrain_a2w{suffix}")
+        proc = run_recipe("recipes/a2w_asr_ser/pretrain_a2w.py",
+                          f"recipes/a2w_asr_ser/hparams/pretrain_a2w{suffix}.yaml",
+                          f"--data_folder={corpora['librispeech']}", f"--output_folder={out}",
+                          f"--vocab_size={vocab_size}", "--debug", cwd=out)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        folders[suffix] = str(out / "pretrained")
+    return {"folders": folders, "vocab_size": vocab_size}

@@ -29,16 +29,21 @@ def _script_for(hparams):
     scripts = [s for s in SCRIPTS if os.path.dirname(s) == folder]
     for script in scripts:
         task = os.path.basename(script)[:-3].removeprefix("train_")
-        if task != "train" and name.startswith(task + "_"):
+        if task != "train" and (name.startswith(task + "_") or name == task + ".yaml"):
             return script
     assert scripts == [f"{folder}/train.py"], f"no script for {hparams} among {scripts}"
     return scripts[0]
 
 
-def _tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora):
+def _tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora,
+                    pretrained_a2w=None):
     """Local tiny stand-ins for the hub models, pre-trained folders and MUSAN named in a YAML."""
     text = open(os.path.join(REPO, hparams)).read()
     extra = []
+    if re.search(r"^pretrained_a2w_folder: !PLACEHOLDER", text, re.M):
+        size = "_cpu" if hparams.endswith("_cpu.yaml") else ""  # the A2W model of that size
+        extra += [f"--pretrained_a2w_folder={pretrained_a2w['folders'][size]}",
+                  f"--vocab_size={pretrained_a2w['vocab_size']}"]
     if re.search(r"^wav2vec2_hub:", text, re.M):
         extra += [f"--wav2vec2_hub={tiny_wav2vec2}", "--encoder_dim=32"]
     if re.search(r"^text_encoder_hub: bert", text, re.M):
@@ -70,12 +75,13 @@ def test_every_recipe_has_hparams():
 
 @pytest.mark.parametrize("hparams", IEMOCAP_HPARAMS)
 def test_debug_run(hparams, iemocap, corpora, tiny_wav2vec2, tiny_bert, pretrained_ctc,
-                   tmp_path):
+                   pretrained_a2w, tmp_path):
     before = tree_hash(iemocap)
     out = tmp_path / "out"
     proc = run_recipe(_script_for(hparams), hparams, f"--data_folder={iemocap}",
                       f"--output_folder={out}", "--debug", "--fold_scheme=speaker10", "--fold=3",
-                      *_tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora),
+                      *_tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora,
+                                       pretrained_a2w),
                       cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.load(open(out / "predictions.json"))
@@ -101,13 +107,16 @@ def _epochs(log_path):
     ("recipes/joint_asr_ser/train_joint.py", "recipes/joint_asr_ser/hparams/joint_crnn.yaml"),
     ("recipes/asr_fusion_coattention/train.py",
      "recipes/asr_fusion_coattention/hparams/full_hierarchical_crnn.yaml"),
+    ("recipes/a2w_asr_ser/train.py", "recipes/a2w_asr_ser/hparams/asr_ser_cpu.yaml"),
 ])
-def test_killed_run_resumes_from_last_checkpoint(script, hparams, iemocap, pretrained_ctc,
-                                                 tmp_path):
+def test_killed_run_resumes_from_last_checkpoint(script, hparams, iemocap, corpora,
+                                                 pretrained_ctc, pretrained_a2w, tmp_path):
     """Kill a run during epoch 2 (after epoch 1's checkpoint), rerun: epoch 1 is not redone."""
     out = tmp_path / "out"
     args = [script, hparams, f"--data_folder={iemocap}", f"--output_folder={out}",
-            "--number_of_epochs=3", "--max_duration=6", f"--pretrained_ctc_folder={pretrained_ctc}"]
+            "--number_of_epochs=3", "--max_duration=6",
+            *[o for o in _tiny_overrides(hparams, None, None, pretrained_ctc, corpora, pretrained_a2w)
+              if not o.startswith("--max_duration")]]
     console = tmp_path / "console.txt"
     with open(console, "w") as sink:
         proc = subprocess.Popen([sys.executable, *[os.path.join(REPO, a) for a in args[:2]],
@@ -170,6 +179,8 @@ OPTIMIZER_CHECKS = {
     "recipes/e_transformer/train.py": "recipes/e_transformer/hparams/base7.yaml",
     "recipes/asr_fusion_coattention/train.py":
         "recipes/asr_fusion_coattention/hparams/full_hierarchical_crnn.yaml",
+    "recipes/a2w_asr_ser/train.py": "recipes/a2w_asr_ser/hparams/asr_ser_cpu.yaml",
+    "recipes/a2w_asr_ser/pretrain_a2w.py": "recipes/a2w_asr_ser/hparams/pretrain_a2w_cpu.yaml",
 }
 
 
@@ -179,7 +190,7 @@ def test_every_training_script_has_an_optimizer_check():
 
 @pytest.mark.parametrize("script,hparams", sorted(OPTIMIZER_CHECKS.items()))
 def test_one_epoch_updates_the_model_through_an_optimizer(script, hparams, corpora,
-                                                          pretrained_ctc, tmp_path):
+                                                          pretrained_ctc, pretrained_a2w, tmp_path):
     """A script that builds its Brain without an optimizer would train nothing, silently."""
     import torch
 
@@ -189,8 +200,9 @@ def test_one_epoch_updates_the_model_through_an_optimizer(script, hparams, corpo
     else:
         data = [f"--data_folder={corpora['iemocap']}", "--max_duration=4",
                 "--fold_scheme=speaker10", "--fold=3"]
-    if "pretrained_ctc_folder: !PLACEHOLDER" in open(os.path.join(REPO, hparams)).read():
-        data.append(f"--pretrained_ctc_folder={pretrained_ctc}")
+    data += _tiny_overrides(hparams, None, None, pretrained_ctc, corpora, pretrained_a2w)
+    if script.endswith("pretrain_a2w.py"):  # the word model of the tiny corpus
+        data.append(f"--vocab_size={pretrained_a2w['vocab_size']}")
     proc = run_recipe(script, hparams, *data, f"--output_folder={out}", "--number_of_epochs=1",
                       cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

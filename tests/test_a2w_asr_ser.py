@@ -2,6 +2,7 @@
 (equations 3-5), the decoder states handed to SER, no reference at evaluation, the
 0.2 / 0.8 loss, beam vs greedy, the word vocabulary."""
 
+import json
 import math
 import os
 
@@ -265,3 +266,49 @@ def test_word_vocabulary_maps_unknown_words_to_unk(tmp_path):
 def test_a_yaml_inconsistent_with_its_streams_is_refused(tmp_path):
     with pytest.raises(ValueError, match="need"):
         _brain("text_cpu.yaml", tmp_path, text_source="asr")
+
+
+STUDY = load_recipe_script("a2w_asr_ser", "study")
+
+
+def _summary(scheme, wa, ua, wer=None, confusion=None):
+    pooled = {"WA": wa, "UA": ua, "labels": ["ang", "hap", "neu", "sad"],
+              "confusion": confusion or [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}
+    if wer is not None:
+        pooled["WER"] = wer
+    return {"scheme": scheme, "folds": [1, 2], "conditions": {"clean": {"pooled": pooled}}}
+
+
+def _write(folder, row, summary):
+    os.makedirs(folder / row)
+    with open(folder / row / "summary.json", "w") as f:
+        json.dump(summary, f)
+
+
+def test_study_tables_put_ours_beside_the_paper(tmp_path):
+    confusion = [[9, 1, 0, 0], [2, 8, 3, 1], [0, 4, 7, 0], [0, 0, 1, 5]]  # ang hap neu sad
+    _write(tmp_path, "audio", _summary("session5", 50.0, 51.0))
+    _write(tmp_path, "combined_asr", _summary("session5", 60.0, 61.0, wer=42.0))
+    _write(tmp_path, "asr_ser", _summary("session5", 70.0, 71.0, wer=30.0, confusion=confusion))
+    (tmp_path / "a2w").mkdir()
+    (tmp_path / "a2w" / "test_wer.txt").write_text("12.30\n")
+    STUDY.write_tables(str(tmp_path), str(tmp_path / "a2w"))
+    table1 = (tmp_path / "table1.md").read_text()
+    assert "| Audio-based | 55.7 | 57.0 | - | 50.0 | 51.0 | - | 1,2 |" in table1
+    assert "| Combined (ASR transcripts) | 60.1 | 60.7 | 40.7 | 60.0 | 61.0 | 42.0 | 1,2 |" in table1
+    assert "| Text-based | 63.7 | 63.6 | - | not run |" in table1
+    assert "before fine-tuning (pre-trained A2W, pipeline rows): 42.0 %" in table1
+    assert "(ASR-SER): 30.0 %" in table1 and "WER 12.3 % (paper: 14.9 %)" in table1
+    table3 = (tmp_path / "table3.md").read_text()
+    # paper order happy, sad, neutral, angry; true happy row: predicted hap 8, sad 1, neu 3, ang 2
+    assert "| hap | 8 / 1159 | 1 / 81 | 3 / 280 | 2 / 113 |" in table3
+    assert "| ang | 1 / 105 | 0 / 18 | 0 / 113 | 9 / 865 |" in table3
+    assert not (tmp_path / "table5.md").exists()
+
+
+def test_study_writes_table5_for_the_speaker_dependent_folds(tmp_path):
+    _write(tmp_path, "asr_ser", _summary("random5", 80.0, 81.0, wer=20.0))
+    STUDY.write_tables(str(tmp_path))
+    table5 = (tmp_path / "table5.md").read_text()
+    assert "| ASR-SER model | 75.5 | 76.4 | 29.8 | 80.0 | 81.0 | 20.0 | 1,2 |" in table5
+    assert not (tmp_path / "table1.md").exists()

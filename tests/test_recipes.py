@@ -22,8 +22,8 @@ IEMOCAP_HPARAMS = [h for h in HPARAMS if not os.path.basename(h).startswith("pre
 
 
 def _script_for(hparams):
-    """The recipe's script: train_<task>.py (or <task>.py) whose task starts the YAML name,
-    else the folder's only train.py."""
+    """The recipe's script: train_<task>.py (or <task>.py) whose task starts the YAML name
+    (or is it), else the folder's train.py."""
     folder = os.path.dirname(os.path.dirname(hparams))
     name = os.path.basename(hparams)
     scripts = [s for s in SCRIPTS if os.path.dirname(s) == folder]
@@ -31,8 +31,8 @@ def _script_for(hparams):
         task = os.path.basename(script)[:-3].removeprefix("train_")
         if task != "train" and (name.startswith(task + "_") or name == task + ".yaml"):
             return script
-    assert scripts == [f"{folder}/train.py"], f"no script for {hparams} among {scripts}"
-    return scripts[0]
+    assert f"{folder}/train.py" in scripts, f"no script for {hparams} among {scripts}"
+    return f"{folder}/train.py"
 
 
 def _tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora,

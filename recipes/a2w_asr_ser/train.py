@@ -159,7 +159,9 @@ class A2WSERBrain(sb.Brain):
             for i, (uid, spk, true, pred) in enumerate(zip(batch.id, batch.speaker, batch.emo,
                                                            emo_pred)):
                 row = {"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
-                       "words": batch.words[i], "condition": self.test_condition}
+                       "condition": self.test_condition}
+                if hasattr(batch, "words"):
+                    row["words"] = batch.words[i]
                 if hyps is not None:
                     row["words_pred"] = hyps[i]
                 self.test_rows.append(row)
@@ -191,7 +193,9 @@ class A2WSERBrain(sb.Brain):
 
 def load_pretrained_a2w(hparams):
     """The word vocabulary of ``pretrain_a2w.py`` and, for a YAML with the A2W modules,
-    its weights."""
+    its weights; None for a YAML without words (audio-based)."""
+    if "pretrained_a2w_folder" not in hparams:
+        return None
     folder = hparams["pretrained_a2w_folder"]
     paths = [os.path.join(folder, "words.model")]
     has_asr = all(name in hparams["modules"] for name in A2W_PARTS)

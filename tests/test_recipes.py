@@ -52,6 +52,9 @@ def _tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora,
         extra += [f"--pretrained_ctc_folder={pretrained_ctc}"]
     if re.search(r"^musan_folder: !PLACEHOLDER", text, re.M):
         extra += [f"--musan_folder={corpora['musan']}"]
+    if hparams.startswith("recipes/a2w_asr_ser/") and "/pretrain" not in hparams:
+        # An untrained attention decoder runs to its length limit, over 20-s turns too.
+        extra += ["--max_duration=6"]
     if hparams.startswith("recipes/asr_fusion_coattention/"):
         # Attention over 16 heads of every MFCC frame of a 20-s turn, in random batches
         # of 20, is most of a debug run's time on CPU (121 s vs 25 s without such turns).
@@ -200,7 +203,8 @@ def test_one_epoch_updates_the_model_through_an_optimizer(script, hparams, corpo
     else:
         data = [f"--data_folder={corpora['iemocap']}", "--max_duration=4",
                 "--fold_scheme=speaker10", "--fold=3"]
-    data += _tiny_overrides(hparams, None, None, pretrained_ctc, corpora, pretrained_a2w)
+    data += [o for o in _tiny_overrides(hparams, None, None, pretrained_ctc, corpora, pretrained_a2w)
+             if not o.startswith("--max_duration")]
     if script.endswith("pretrain_a2w.py"):  # the word model of the tiny corpus
         data.append(f"--vocab_size={pretrained_a2w['vocab_size']}")
     proc = run_recipe(script, hparams, *data, f"--output_folder={out}", "--number_of_epochs=1",

@@ -101,9 +101,8 @@ class A2WSERBrain(sb.Brain):
         out["asr_log_probs"] = self.hparams.log_softmax(logits)  # for L_ASR and its metric
         if stage == sb.Stage.TRAIN and self.hparams.states_in_training == "reference":
             return states, tokens_lens
+        # Test: beam 4; validation (and training on hypotheses): the YAML's valid_search.
         search = self.hparams.test_search if stage == sb.Stage.TEST else self.hparams.valid_search
-        if stage == sb.Stage.TRAIN:
-            search = self.hparams.valid_search
         hyps, _, _, _ = search(enc, enc_lens)
         out["hypotheses"] = [self.vocab.decode(h) for h in hyps]
         hyp_bos, hyp_lens = bos_sequences(hyps, self.vocab.bos_index, device=enc.device)

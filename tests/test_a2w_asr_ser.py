@@ -12,12 +12,14 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from conftest import REPO, load_recipe_script
+from speechbrain_ext.ctc import character_encoder
 from speechbrain_ext.nnet.a2w import bos_sequences
 from speechbrain_ext.nnet.structured_attention import StructuredSelfAttention
 from speechbrain_ext.words import WordVocabulary
 
 RECIPE = os.path.join(REPO, "recipes", "a2w_asr_ser")
 TRAIN = load_recipe_script("a2w_asr_ser")
+CHARACTERS = character_encoder()  # the pre-training's auxiliary CTC targets
 SENTENCES = ["I AM SO HAPPY", "THE CAR IS READY", "I MISS YOU", "GET OUT OF MY HOUSE"]
 
 
@@ -136,6 +138,7 @@ def _batch(vocab, references):
         tokens_bos = torch.LongTensor([vocab.bos_index] + ids)
         tokens_eos = torch.LongTensor(ids + [vocab.eos_index])
         items.append({"id": f"u{i}", "speaker": "x", "emo": "neu", "words": words,
+                      "tokens": torch.LongTensor(CHARACTERS.encode_sequence(list(words))),
                       "sig": 0.1 * torch.randn(16000 + 4000 * i,
                                                generator=torch.Generator().manual_seed(i)),
                       "tokens_bos": tokens_bos, "tokens_eos": tokens_eos,
@@ -312,3 +315,35 @@ def test_study_writes_table5_for_the_speaker_dependent_folds(tmp_path):
     table5 = (tmp_path / "table5.md").read_text()
     assert "| ASR-SER model | 75.5 | 76.4 | 29.8 | 80.0 | 81.0 | 20.0 | 1,2 |" in table5
     assert not (tmp_path / "table1.md").exists()
+
+
+PRETRAIN = load_recipe_script("a2w_asr_ser", "pretrain_a2w")
+
+
+def test_pretraining_mixes_character_ctc_in_the_first_epochs_only(tmp_path):
+    """0.3 * CTC + 0.7 * CE during the first ``number_of_ctc_epochs`` epochs, CE after."""
+    vocab = _vocab(tmp_path)
+    with open(os.path.join(RECIPE, "hparams", "pretrain_a2w_cpu.yaml")) as f:
+        hp = load_hyperpyyaml(f, {"data_folder": str(tmp_path), "output_folder": str(tmp_path),
+                                  "vocab_size": len(vocab), "encoder_layers": 1,
+                                  "encoder_size": 16})
+    brain = PRETRAIN.A2WBrain(modules=hp["modules"], hparams=hp, run_opts={"device": "cpu"})
+    brain.vocab = vocab
+    batch = _batch(vocab, SENTENCES[:2])
+    assert hp["ctc_weight"] == 0.3 and hp["number_of_ctc_epochs"] == 10
+    losses = {}
+    with torch.no_grad():
+        for epoch in (10, 11):
+            hp["epoch_counter"].current = epoch
+            predictions = brain.compute_forward(batch, sb.Stage.TRAIN)
+            losses[epoch] = (brain.compute_objectives(predictions, batch, sb.Stage.TRAIN),
+                             predictions)
+    loss, (log_probs, _, ctc_log_probs, feat_lens) = losses[10]
+    ce = sb.nnet.losses.nll_loss(log_probs, batch.tokens_eos[0], length=batch.tokens_eos[1])
+    ctc = sb.nnet.losses.ctc_loss(ctc_log_probs, batch.tokens[0], feat_lens, batch.tokens[1],
+                                  blank_index=0)
+    assert torch.allclose(loss, 0.3 * ctc + 0.7 * ce)
+    loss, (log_probs, _, ctc_log_probs, _) = losses[11]
+    assert ctc_log_probs is None
+    assert torch.allclose(loss, sb.nnet.losses.nll_loss(log_probs, batch.tokens_eos[0],
+                                                        length=batch.tokens_eos[1]))

@@ -17,6 +17,12 @@ Example
 {'min_key': 'error_rate'}
 >>> kept_checkpoints({"select_on_valid": False})
 {'max_keys': ['epoch']}
+>>> import torch
+>>> from speechbrain.dataio.encoder import CategoricalEncoder
+>>> labels = CategoricalEncoder()
+>>> labels.update_from_iterable(["ang", "sad"])
+>>> emotion_posteriors(torch.tensor([[0.25, 0.75]]).log(), labels)
+[{'ang': 0.25, 'sad': 0.75}]
 """
 
 from speechbrain.utils.distributed import if_main_process
@@ -40,6 +46,14 @@ def kept_checkpoints(hparams):
     :func:`tested_checkpoint` names (the same rule)."""
     ((which, key),) = tested_checkpoint(hparams).items()
     return {f"{which}s": [key]}
+
+
+def emotion_posteriors(log_probs, label_encoder):
+    """One ``{label: posterior}`` dict per utterance of ``(batch, n_emotions)``
+    log-posteriors: the ``emo_posteriors`` field of a prediction row, which an exported
+    model must reproduce (``speechbrain_ext.export``)."""
+    probs = log_probs.detach().exp().cpu().tolist()
+    return [{label_encoder.ind2lab[i]: p for i, p in enumerate(row)} for row in probs]
 
 
 def test_on_conditions(brain, datasets, conditions):

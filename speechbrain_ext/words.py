@@ -22,15 +22,17 @@ import os
 import sentencepiece as spm
 import speechbrain as sb
 import torch
+from speechbrain.utils.checkpoints import mark_as_transfer, register_checkpoint_hooks
 
 
+@register_checkpoint_hooks
 class WordVocabulary:
     """Encode word strings to ids and back with a SentencePiece word model.
 
     Arguments
     ---------
-    model_file : str
-        A ``.model`` file written by :meth:`train`.
+    model_file : str, optional
+        A ``.model`` file written by :meth:`train`; without it, call :meth:`load`.
 
     Example
     -------
@@ -42,11 +44,21 @@ class WordVocabulary:
 
     unk_index, bos_index, eos_index = 0, 1, 2
 
-    def __init__(self, model_file):
+    def __init__(self, model_file=None):
+        self.sp = spm.SentencePieceProcessor()
+        self.model_file = None
+        if model_file is not None:
+            self.load(model_file)
+
+    @mark_as_transfer
+    def load(self, model_file, *args):
+        """Load a ``.model`` file (also the Pretrainer's hook: an exported model folder
+        holds it as ``<name>.ckpt``)."""
+        model_file = str(model_file)
         if not os.path.exists(model_file):
             raise FileNotFoundError(f"word model {model_file} not found")
         self.model_file = model_file
-        self.sp = spm.SentencePieceProcessor(model_file=model_file)
+        self.sp.load(model_file)
         specials = (self.sp.unk_id(), self.sp.bos_id(), self.sp.eos_id())
         if specials != (self.unk_index, self.bos_index, self.eos_index):
             raise ValueError(f"{model_file}: unk/bos/eos ids {specials}, expected 0/1/2")

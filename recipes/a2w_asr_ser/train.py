@@ -37,7 +37,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
-from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
+from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 from speechbrain_ext.nnet.a2w import bos_sequences
 from speechbrain_ext.words import WordVocabulary
 
@@ -155,10 +155,11 @@ class A2WSERBrain(sb.Brain):
                                    [w.split() for w in batch.words])
         if stage == sb.Stage.TEST:
             emo_pred = self.label_encoder.decode_ndim(predictions["emo"].argmax(dim=-1).cpu())
+            posteriors = emotion_posteriors(predictions["emo"], self.label_encoder)
             for i, (uid, spk, true, pred) in enumerate(zip(batch.id, batch.speaker, batch.emo,
                                                            emo_pred)):
                 row = {"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
-                       "condition": self.test_condition}
+                       "emo_posteriors": posteriors[i], "condition": self.test_condition}
                 if hasattr(batch, "words"):
                     row["words"] = batch.words[i]
                 if hyps is not None:

@@ -36,7 +36,7 @@ from speechbrain.utils.distributed import run_on_main
 
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
 from speechbrain_ext.ctc import character_encoder, load_released_ctc_head
-from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
+from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 from speechbrain_ext.nnet.hidden_layers import select_hidden_layer
 
 STREAMS = ("acoustic", "hidden", "text")
@@ -123,10 +123,12 @@ class FusionASRSERBrain(sb.Brain):
                                    [batch.words[i].split() for i in scored])
         if stage == sb.Stage.TEST:
             emo_pred = self.label_encoder.decode_ndim(predictions["emo"].argmax(dim=-1).cpu())
+            posteriors = emotion_posteriors(predictions["emo"], self.label_encoder)
             for i, (uid, spk, true, pred) in enumerate(zip(batch.id, batch.speaker, batch.emo,
                                                            emo_pred)):
                 row = {"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
-                       "words": batch.words[i], "condition": self.test_condition}
+                       "emo_posteriors": posteriors[i], "words": batch.words[i],
+                       "condition": self.test_condition}
                 if hyps is not None:
                     row["words_pred"] = hyps[i]
                 self.test_rows.append(row)

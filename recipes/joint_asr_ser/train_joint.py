@@ -38,7 +38,7 @@ from hyperpyyaml import load_hyperpyyaml
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
 from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
 from speechbrain_ext.ctc import character_encoder
-from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
+from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 
 
 class JointASRSERBrain(sb.Brain):
@@ -95,9 +95,11 @@ class JointASRSERBrain(sb.Brain):
             self.ser_metric.append(batch.id, predictions["emo"], emo)
         if stage == sb.Stage.TEST:
             emo_pred = self.label_encoder.decode_ndim(predictions["emo"].argmax(dim=-1).cpu())
-            for uid, spk, true, pred, words, hyp in zip(batch.id, batch.speaker, batch.emo,
-                                                        emo_pred, batch.words, hyps):
+            posteriors = emotion_posteriors(predictions["emo"], self.label_encoder)
+            for uid, spk, true, pred, post, words, hyp in zip(
+                    batch.id, batch.speaker, batch.emo, emo_pred, posteriors, batch.words, hyps):
                 self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
+                                       "emo_posteriors": post,
                                        "words": words, "words_pred": hyp,
                                        "condition": self.test_condition})
         return loss

@@ -30,7 +30,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
 from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
-from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
+from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 
 
 class EmotionBrain(sb.Brain):
@@ -58,9 +58,11 @@ class EmotionBrain(sb.Brain):
             self.error_metrics.append(batch.id, predictions, emo)
         if stage == sb.Stage.TEST:
             predicted = self.label_encoder.decode_ndim(predictions.argmax(dim=-1).cpu())
-            for uid, spk, true, pred in zip(batch.id, batch.speaker, batch.emo, predicted):
-                self.test_rows.append({"id": uid, "speaker": spk, "emo": true,
-                                       "emo_pred": pred, "condition": self.test_condition})
+            posteriors = emotion_posteriors(predictions, self.label_encoder)
+            for uid, spk, true, pred, post in zip(batch.id, batch.speaker, batch.emo, predicted,
+                                                  posteriors):
+                self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
+                                       "emo_posteriors": post, "condition": self.test_condition})
         return loss
 
     def on_stage_start(self, stage, epoch=None):

@@ -3,7 +3,8 @@
 # (Bansal et al. 2023) with its CPU stand-ins. Sets up, generates the corpora,
 # pre-trains the stand-in encoder with CTC on the mini-LibriSpeech (cached), trains
 # the joint model and the ASR and SER baselines clean on one speaker-independent
-# fold, tests them on the 7 MUSAN conditions and prints the Table-1-style comparison.
+# fold, tests them on the 7 MUSAN conditions and prints the Table-1-style comparison;
+# then exports the joint model and runs it on two test turns (transcript + emotion).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
@@ -21,4 +22,11 @@ python recipes/joint_asr_ser/study.py --encoder crnn \
     --musan_folder=data/synthetic/musan \
     --librispeech_folder=data/synthetic/LibriSpeech \
     --pretrain_epochs="${PRETRAIN_EPOCHS:-7}" --number_of_epochs="${EPOCHS:-3}"
+# The product: the joint model of the fold, exported to SpeechBrain's pretrained
+# layout, gives transcript and emotion of two test turns (voices it never heard).
+python -m speechbrain_ext.export results/quickstart/joint/fold1 results/quickstart/model_joint \
+    > /dev/null
+echo "[demo] joint model exported to results/quickstart/model_joint; two test turns:"
+ls data/synthetic/IEMOCAP_full_release/Session5/sentences/wav/Ses05F_impro01/*.wav | sed -n '2,3p' \
+    | xargs python -m speechbrain_ext.infer --model results/quickstart/model_joint --format table
 echo "[demo] finished in $((SECONDS - start)) s"

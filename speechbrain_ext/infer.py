@@ -70,11 +70,12 @@ def _manifest_entries(path, data_root):
         entries = [(row.get("key", row.get("id")), row["wav"]) for _, row in read_manifest(path)]
     resolved = []
     for uid, wav in entries:
-        wav = wav.replace("{data_root}", data_root or "{data_root}", 1)
-        if "{data_root}" in wav or (not os.path.isabs(wav) and data_root):
+        if wav.startswith("{data_root}"):
             if data_root is None:
                 raise SystemExit(f"error: {uid}: wav {wav!r} needs --data_root")
-            wav = os.path.join(data_root, wav.replace("{data_root}/", "", 1))
+            wav = data_root + wav[len("{data_root}"):]
+        elif not os.path.isabs(wav) and data_root:
+            wav = os.path.join(data_root, wav)
         resolved.append((uid, wav))
     return resolved
 

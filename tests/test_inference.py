@@ -238,7 +238,8 @@ def test_command_line_writes_one_line_per_file_and_flags_bad_ones(exported, load
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run(
         [sys.executable, "-m", "speechbrain_ext.infer", "--model", str(exported("joint")),
-         "--manifest", str(fold / "test.json"), "--data_root", iemocap, "--batch_size", "1",
+         "--manifest", str(fold / "test.json"), "--data_root", os.path.relpath(iemocap, REPO),
+         "--batch_size", "1",
          str(tmp_path / "missing.wav")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr[-3000:]  # one file failed
@@ -249,7 +250,8 @@ def test_command_line_writes_one_line_per_file_and_flags_bad_ones(exported, load
     model = loaded("joint")
     for line in lines[1:]:  # each line is its own file's result
         transcript, emotion, posteriors = model.transcribe_and_classify_file(line["wav"])
-        assert line["wav"] == test[line["id"]]["wav"].replace("{data_root}", iemocap)
+        assert line["wav"] == test[line["id"]]["wav"].replace("{data_root}",
+                                                              os.path.relpath(iemocap, REPO))
         assert (line["transcript"], line["emotion"]) == (transcript, emotion)
         assert line["posteriors"] == pytest.approx(posteriors, abs=1e-5)
 

@@ -27,6 +27,8 @@ python recipes/joint_asr_ser/study.py --encoder crnn \
 python -m speechbrain_ext.export results/quickstart/joint/fold1 results/quickstart/model_joint \
     > /dev/null
 echo "[demo] joint model exported to results/quickstart/model_joint; two test turns:"
-ls data/synthetic/IEMOCAP_full_release/Session5/sentences/wav/Ses05F_impro01/*.wav | sed -n '2,3p' \
+python -c "import json; test = json.load(open('results/quickstart/joint/fold1/test.json'))
+print(' '.join(t['wav'].format(data_root='data/synthetic/IEMOCAP_full_release')
+               for t in list(test.values())[1:3]))" \
     | xargs python -m speechbrain_ext.infer --model results/quickstart/model_joint --format table
 echo "[demo] finished in $((SECONDS - start)) s"

@@ -8,7 +8,7 @@
 The model folder is one ``python -m speechbrain_ext.export`` wrote. Inputs: files,
 a folder (its audio files, recursively), or a manifest: SpeechBrain's JSON (a dict
 keyed by utterance id with a ``wav`` field, as the recipes' ``test.json``) or the
-project's ``.jsonl`` / ``.csv`` manifest (``data_prep/manifest.py``); ``{data_root}``
+project's ``.jsonl`` / ``.csv`` manifest (``key`` or ``id``, and ``wav``); ``{data_root}``
 and relative paths start at ``--data_root``. Files are sorted by duration and
 batched (``--batch_size``), so that a batch holds little padding. Each output
 line: ``id``, ``wav``, ``transcript`` (models with ASR), ``emotion`` and
@@ -26,6 +26,7 @@ Example
 """
 
 import argparse
+import csv
 import json
 import os
 import re
@@ -36,6 +37,7 @@ from speechbrain.inference.interfaces import foreign_class
 from tqdm import tqdm
 
 from speechbrain_ext.audio import AudioReadError
+from speechbrain_ext.inference import pad_waveforms
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
@@ -55,19 +57,28 @@ def load_model(folder, device="cpu"):
 
 
 def _manifest_entries(path, data_root):
-    from data_prep.manifest import read_manifest  # the project's manifest format
-
-    entries = None
-    if path.endswith(".json"):
-        with open(path) as f:
+    """``[(id, wav)]`` of a SpeechBrain JSON, JSON lines or CSV manifest (the project's
+    manifest format: an id in ``key`` or ``id``, the audio in ``wav``)."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: manifest not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        if path.endswith(".csv"):
+            rows = list(csv.DictReader(f))
+        else:
+            text = f.read()
             try:
-                data = json.load(f)
+                data = json.loads(text)
             except json.JSONDecodeError:
-                data = None  # JSON lines under a .json name
-        if isinstance(data, dict):
-            entries = [(uid, item["wav"]) for uid, item in data.items()]
-    if entries is None:
-        entries = [(row.get("key", row.get("id")), row["wav"]) for _, row in read_manifest(path)]
+                data = None  # JSON lines
+            if isinstance(data, dict):  # SpeechBrain's: keyed by utterance id
+                rows = [dict(item, id=uid) for uid, item in data.items()]
+            else:
+                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    try:
+        entries = [(row.get("key", row.get("id")), row["wav"]) for row in rows]
+    except (KeyError, AttributeError) as err:
+        raise SystemExit(f"error: {path}: every entry needs an id (key or id) and a wav "
+                         f"({err!r})") from err
     resolved = []
     for uid, wav in entries:
         if wav.startswith("{data_root}"):
@@ -142,8 +153,6 @@ def run(model, inputs, batch_size=8, progress=True):
 
 def predict(model, wavs):
     """Transcript and / or emotion of a list of 16 kHz waveforms, one dict each."""
-    from speechbrain_ext.inference import pad_waveforms
-
     batch, lens = pad_waveforms(wavs)
     rows = [{} for _ in wavs]
     if hasattr(model, "transcribe_and_classify_batch"):

@@ -6,7 +6,7 @@ A finished fold becomes a model folder with ``python -m speechbrain_ext.export``
 
     EmotionClassifier.from_hparams(source="models/cornn")            # emotion only
     foreign_class(source="models/joint", pymodule_file="custom_interface.py",
-                  classname="JointASRSER")                            # transcript + emotion
+                  classname="JointCTCTextFusion")                     # transcript + emotion
 
 The classes here hold what every recipe shares: reading audio of any rate and
 channel count, the checks on it, batching, and the return values SpeechBrain users
@@ -28,6 +28,7 @@ import os
 import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.data_utils import batch_pad_right
 
 from speechbrain_ext.audio import SAMPLE_RATE, AudioReadError, read_audio
 
@@ -37,7 +38,8 @@ MIN_DURATION = 0.1
 
 
 def pad_waveforms(wavs):
-    """Zero-pad 1-D waveforms to a batch, with SpeechBrain's relative lengths.
+    """Zero-pad 1-D waveforms to a batch, with SpeechBrain's relative lengths (its
+    ``batch_pad_right``, as the training data loaders pad).
 
     Arguments
     ---------
@@ -49,11 +51,7 @@ def pad_waveforms(wavs):
     torch.Tensor, torch.Tensor
         ``(batch, max_samples)`` and ``(batch,)`` lengths relative to the longest.
     """
-    longest = max(len(w) for w in wavs)
-    batch = torch.zeros(len(wavs), longest)
-    for i, wav in enumerate(wavs):
-        batch[i, :len(wav)] = wav
-    return batch, torch.tensor([len(w) / longest for w in wavs])
+    return batch_pad_right([wav.float() for wav in wavs])
 
 
 def label_encoder(labels):
@@ -138,15 +136,13 @@ class EmotionClassifier(AudioInterface):
     Example
     -------
     >>> import torch
-    >>> from speechbrain.dataio.encoder import CategoricalEncoder
     >>> from speechbrain.nnet.linear import Linear
     >>> from speechbrain.nnet.activations import Softmax
     >>> from speechbrain.nnet.pooling import StatisticsPooling
     >>> class Frames(torch.nn.Module):  # a stand-in waveform encoder: 160-sample frames
     ...     def forward(self, wavs, lens):
     ...         return wavs[:, : wavs.shape[1] // 160 * 160].reshape(len(wavs), -1, 160)
-    >>> labels = CategoricalEncoder()
-    >>> labels.update_from_iterable(["ang", "hap", "neu", "sad"])
+    >>> labels = label_encoder(["ang", "hap", "neu", "sad"])
     >>> model = EmotionClassifier(
     ...     modules={"encoder": Frames(), "pooling": StatisticsPooling(return_std=False),
     ...              "classifier": Linear(input_size=160, n_neurons=4)},

@@ -9,17 +9,6 @@ the noise where gradients are computed (training: the models train as before) an
 pools exactly without them (``Brain.evaluate`` and inference run under
 ``torch.no_grad``). Gradients, not ``eval()``, decide: a YAML may hold the pooling
 as a hyperparameter outside ``modules``, where ``Brain.eval()`` never reaches it.
-
-Example
--------
->>> import torch
->>> pooling = DeterministicStatisticsPooling(return_std=False)
->>> frames = torch.tensor([[[1.0], [3.0], [0.0]]])
->>> with torch.no_grad():
-...     pooling(frames, torch.tensor([2 / 3]))
-tensor([[[2.]]])
->>> bool(pooling(frames) == 4 / 3)  # with gradients: SpeechBrain's noise, as in training
-False
 """
 
 import torch
@@ -35,6 +24,17 @@ class DeterministicStatisticsPooling(StatisticsPooling):
         Return the mean over the valid frames.
     return_std : bool
         Return the standard deviation over the valid frames.
+
+    Example
+    -------
+    >>> import torch
+    >>> pooling = DeterministicStatisticsPooling(return_std=False)
+    >>> frames = torch.tensor([[[1.0], [3.0], [0.0]]])
+    >>> with torch.no_grad():
+    ...     pooling(frames, torch.tensor([2 / 3]))
+    tensor([[[2.]]])
+    >>> bool(pooling(frames) == 4 / 3)  # with gradients: SpeechBrain's noise, as in training
+    False
     """
 
     def _get_gauss_noise(self, shape_of_tensor, device="cpu"):

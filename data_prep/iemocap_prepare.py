@@ -15,7 +15,9 @@ transcribed), ``words`` (upper-case, letters and apostrophes, no ``[NOISE]`` tag
 
 The speaker is the session plus the gender letter that follows the turn id's last
 ``_`` (``Ses03M_impro05a_F000`` is spoken by ``Ses03F``), not a fixed character
-position, which misassigns the female turns of ``Ses03M_impro05a/05b/08a/08b``.
+position, which misassigns the female turns of the dialogs whose name has a suffix
+letter: ``Ses03M_impro05a/05b/08a/08b`` and ``Ses05M_script01_1b`` (upstream
+SpeechBrain's preparation does; :func:`upstream_speaker_of` reproduces its rule).
 
 On the full release (10039 labelled turns) the result is checked against the
 known totals: 5531 turns for 4 classes with excited merged into happy, 2280
@@ -89,6 +91,37 @@ def speaker_of(turn_id):
     if gender not in ("F", "M"):
         raise IEMOCAPPrepError(f"cannot read the speaker of turn id {turn_id!r}")
     return turn_id[:5] + gender
+
+
+def upstream_speaker_of(turn_id):
+    """The speaker upstream SpeechBrain's ``recipes/IEMOCAP/emotion_recognition/
+    iemocap_prepare.py`` (commit 9c826ef) gives a turn, for comparisons with it.
+
+    Upstream reads the gender letter at a fixed character: 18 in scripted dialogs
+    (the turn id's character 7 is ``s``), else 15, and gives every turn whose letter
+    there is not ``F`` to the male speaker. Its speaker ``2k - 1`` is Session k's
+    woman, ``2k`` its man: the order of ``speaker10``'s folds (fold k is upstream's
+    ``--test_spk_id=k``, with the same validation speaker).
+
+    Example
+    -------
+    >>> upstream_speaker_of("Ses01F_impro01_F000"), upstream_speaker_of("Ses03M_impro05a_F000")
+    ('Ses01F', 'Ses03M')
+    >>> upstream_speaker_of("Ses05M_script01_1b_F002")  # the letter is at 19, not 18
+    'Ses05M'
+    """
+    letter = turn_id[18] if turn_id[7] == "s" else turn_id[15]
+    return turn_id[:5] + ("F" if letter == "F" else "M")
+
+
+def upstream_misassigned(data):
+    """``{dialog: [turn ids]}`` of the turns whose upstream speaker
+    (:func:`upstream_speaker_of`) differs from theirs, for a ``data.json`` dict."""
+    wrong = {}
+    for turn_id in sorted(data):
+        if upstream_speaker_of(turn_id) != data[turn_id]["speaker"]:
+            wrong.setdefault(turn_id.rsplit("_", 1)[0], []).append(turn_id)
+    return wrong
 
 
 def parse_emo_evaluation(path):

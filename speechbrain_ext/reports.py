@@ -72,3 +72,84 @@ def format_summary_markdown(summary):
             lines.append(f"| {cond} | {fold} | {vals['n']} | "
                          + " | ".join(f"{vals[m]:.1f}" for m in metrics) + " |")
     return "\n".join(lines) + "\n"
+
+
+def format_comparison_markdown(summaries):
+    """One table of several fold-runner summaries (ours, upstream's), row per model and
+    test condition, with a warning line when they were not run on the same folds.
+
+    Arguments
+    ---------
+    summaries : list of dict
+        ``summary.json`` contents (``speechbrain_ext.fold_runner.summarize_folds``; the
+        upstream command writes the same).
+
+    Returns
+    -------
+    str
+        Markdown.
+
+    Example
+    -------
+    >>> def summary(name, wa, folds):
+    ...     res = {"mean": {"WA": wa, "UA": wa}, "std": {"WA": 0.0, "UA": 0.0},
+    ...            "pooled": {"n": 10, "WA": wa, "UA": wa}}
+    ...     return {"name": name, "scheme": "speaker10", "folds": folds,
+    ...             "conditions": {"clean": res}}
+    >>> print(format_comparison_markdown([summary("ours", 70.0, [1, 2]),
+    ...                                  summary("upstream", 60.0, [1])]).splitlines()[-1])
+    NOT COMPARABLE as they stand: the models were run on different schemes or folds.
+    """
+    metrics = [m for m in ("WA", "UA", "WER") if any(
+        m in c["pooled"] for s in summaries for c in s["conditions"].values())]
+    lines = ["| model | scheme | folds | condition | n | "
+             + " | ".join(f"{m} (mean ± std)" for m in metrics) + " | "
+             + " | ".join(f"{m} pooled" for m in metrics) + " |",
+             "|---" * (5 + 2 * len(metrics)) + "|"]
+    for s in summaries:
+        folds = ",".join(str(k) for k in s["folds"])
+        for cond, res in s["conditions"].items():
+            cells = [format_mean_std(res["mean"][m], res["std"][m]) if m in res["mean"]
+                     else "-" for m in metrics]
+            cells += [f"{res['pooled'][m]:.1f}" if m in res["pooled"] else "-"
+                      for m in metrics]
+            lines.append(f"| {s['name']} | {s['scheme']} | {folds} | {cond} | "
+                         f"{res['pooled']['n']} | " + " | ".join(cells) + " |")
+    if len({(s["scheme"], tuple(s["folds"])) for s in summaries}) > 1:
+        lines += ["", "NOT COMPARABLE as they stand: the models were run on different "
+                      "schemes or folds."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    """``python -m speechbrain_ext.reports --compare FOLDER ...``: the comparison table
+    of the ``summary.json`` in each folder (a fold runner's ``cv_folder``, a study's
+    model folder, or the upstream command's ``--output_folder``)."""
+    import argparse
+    import json
+    import os
+
+    parser = argparse.ArgumentParser(description="Put fold-runner summaries side by side.")
+    parser.add_argument("--compare", nargs="+", required=True, metavar="FOLDER")
+    parser.add_argument("--output", help="also write the table here")
+    args = parser.parse_args(argv)
+    summaries = []
+    for folder in args.compare:
+        path = os.path.join(folder, "summary.json")
+        if not os.path.isfile(path):
+            parser.error(f"{path} not found: run the fold runner (or the upstream command) "
+                         "first, or its --summarize_only")
+        with open(path) as f:
+            summaries.append(json.load(f))
+    table = format_comparison_markdown(summaries)
+    print(table)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(table)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

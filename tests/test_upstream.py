@@ -93,3 +93,40 @@ def test_upstream_train_py_runs_on_our_fold_and_is_summarised_like_ours(iemocap,
     before = (fold / "predictions.json").stat().st_mtime_ns
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0 and (fold / "predictions.json").stat().st_mtime_ns == before
+
+
+def _cv_folder(root, name, predicted_by_fold):
+    """A finished cross-validation folder with hand-made predictions (every turn is
+    ``ang``), summarised."""
+    from speechbrain_ext.fold_runner import summarize_folds, write_summary
+    from speechbrain_ext.metrics import write_predictions
+
+    cv = root / name
+    for fold, predicted in predicted_by_fold.items():
+        os.makedirs(cv / f"fold{fold}")
+        write_predictions(str(cv / f"fold{fold}" / "predictions.json"),
+                          [{"id": f"{fold}{i}", "emo": "ang", "emo_pred": p}
+                           for i, p in enumerate(predicted)])
+    write_summary(str(cv), summarize_folds(str(cv), "speaker10", list(predicted_by_fold),
+                                           name=name))
+    return str(cv)
+
+
+def test_comparison_table_puts_upstream_beside_ours_and_flags_other_folds(tmp_path, capsys):
+    from speechbrain_ext.reports import main
+
+    # Folds of unequal size: WA 75 and 0, mean 37.5, pooled 3 / 6 = 50.
+    ours = _cv_folder(tmp_path, "ours", {1: ["ang", "ang", "ang", "hap"], 2: ["hap", "hap"]})
+    upstream = _cv_folder(tmp_path, "upstream train.py (9c826ef)",
+                          {1: ["ang", "hap", "hap", "hap"], 2: ["ang", "ang"]})  # 25, 100
+    assert main(["--compare", ours, upstream, "--output", str(tmp_path / "t.md")]) == 0
+    table = (tmp_path / "t.md").read_text()
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ours")
+            or line.startswith("| upstream")]
+    assert [(r[0], r[2], r[5], r[7]) for r in rows] == [
+        ("| ours", "1,2", "37.5 ± 53.0", "50.0"),
+        ("| upstream train.py (9c826ef)", "1,2", "62.5 ± 53.0", "50.0")]
+    assert "NOT COMPARABLE" not in table
+    other = _cv_folder(tmp_path, "one fold", {1: ["ang"] * 4})
+    main(["--compare", ours, other])
+    assert "NOT COMPARABLE" in capsys.readouterr().out

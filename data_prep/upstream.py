@@ -45,6 +45,7 @@ import sys
 
 from data_prep.iemocap_prepare import (prepare_iemocap, upstream_misassigned,
                                       upstream_speaker_of)
+from speechbrain_ext.export import label_order
 from speechbrain_ext.fold_runner import fold_folder, summarize_folds, write_summary
 from speechbrain_ext.folds import n_folds, split_fold, write_fold_manifests
 from speechbrain_ext.metrics import write_predictions
@@ -52,17 +53,6 @@ from speechbrain_ext.metrics import write_predictions
 logger = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.json"
-
-
-def label_indices(label_encoder_txt):
-    """``{index: label}`` of a SpeechBrain ``label_encoder.txt`` (``'ang' => 0`` lines)."""
-    labels = {}
-    with open(label_encoder_txt) as f:
-        for line in f:
-            if "=>" in line and not line.startswith("'starting_index'"):
-                label, index = line.split("=>")
-                labels[int(index)] = label.strip().strip("'")
-    return labels
 
 
 def predictions_from_upstream(csv_rows, labels, test_manifest):
@@ -131,7 +121,7 @@ def run_fold(args, fold, prep_json, extra):
         csv_rows = list(csv.DictReader(f))
     with open(paths["test"]) as f:
         test_manifest = json.load(f)
-    labels = label_indices(os.path.join(folder, "save", "label_encoder.txt"))
+    labels = dict(enumerate(label_order(os.path.join(folder, "save", "label_encoder.txt"))))
     write_predictions(os.path.join(folder, PREDICTIONS),
                       predictions_from_upstream(csv_rows, labels, test_manifest))
     return folder

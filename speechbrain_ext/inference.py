@@ -163,7 +163,8 @@ class EmotionClassifier(AudioInterface):
         else:
             frames, feat_lens = self.mods.encoder(wavs, wav_lens), wav_lens
         pooled = self.mods.pooling(frames, feat_lens).squeeze(1)
-        return self.hparams.log_softmax(self.mods.classifier(pooled))
+        scores = self.mods.classifier(pooled).flatten(1)  # ECAPA's: (batch, 1, n)
+        return self.hparams.log_softmax(scores)
 
     def classify_batch(self, wavs, wav_lens=None):
         """Emotion of each waveform of a batch.

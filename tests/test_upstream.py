@@ -2,6 +2,7 @@
 preparation gets wrong, and how its --test_spk_id maps onto our speaker10 folds."""
 
 import csv
+import re
 import json
 import os
 import subprocess
@@ -130,3 +131,123 @@ def test_comparison_table_puts_upstream_beside_ours_and_flags_other_folds(tmp_pa
     other = _cv_folder(tmp_path, "one fold", {1: ["ang"] * 4})
     main(["--compare", ours, other])
     assert "NOT COMPARABLE" in capsys.readouterr().out
+
+
+# Upstream's models in our SER script: ser_ecapa.yaml and ser_w2v2_upstream.yaml.
+J = os.path.join(REPO, "recipes", "joint_asr_ser", "hparams")
+
+
+def _load(path, **overrides):
+    from hyperpyyaml import load_hyperpyyaml
+
+    with open(path) as f:
+        return load_hyperpyyaml(f, overrides)
+
+
+def _shapes(module):
+    return {name: tuple(t.shape) for name, t in module.state_dict().items()}
+
+
+def _ours(yaml_name, tmp_path, **overrides):
+    return _load(os.path.join(J, yaml_name), data_folder=str(tmp_path),
+                 output_folder=str(tmp_path / "ours"), **overrides)
+
+
+def test_ser_ecapa_is_upstreams_ecapa_tdnn_and_cosine_classifier(tmp_path):
+    import torch
+
+    ours = _ours("ser_ecapa.yaml", tmp_path)
+    fbank, norm, ecapa = ours["encoder"].values()
+    # upstream's train.yaml: 80 fbanks, sentence mean norm without std, ECAPA-TDNN
+    # channels 512 x 4 + 1536, kernels 5 3 3 3 1, dilations 1 2 3 4 1, attention 64,
+    # 96-dim embedding, cosine classifier to the 4 emotions.
+    assert fbank.compute_fbanks.n_mels == 80 and not fbank.deltas
+    assert (norm.norm_type, norm.std_norm) == ("sentence", False)
+    shapes = _shapes(ecapa)
+    assert shapes["blocks.0.conv.conv.weight"] == (512, 80, 5)
+    assert [shapes[f"blocks.{i}.tdnn1.conv.conv.weight"][0] for i in (1, 2, 3)] == [512] * 3
+    assert [ecapa.blocks[i].res2net_block.blocks[0].conv.conv.dilation[0]
+            for i in (1, 2, 3)] == [2, 3, 4]
+    assert shapes["mfa.conv.conv.weight"] == (1536, 1536, 1)
+    assert shapes["asp.tdnn.conv.conv.weight"] == (64, 1536 * 3, 1)
+    assert shapes["fc.conv.weight"] == (96, 1536 * 2, 1)
+    assert _shapes(ours["classifier"]) == {"weight": (4, 96)}
+    assert 5.4e6 < sum(p.numel() for p in ecapa.parameters()) < 5.6e6
+    # The loss: upstream's angular margin 0.2, scale 30; posteriors at the same scale.
+    margin = ours["compute_cost"].loss_fn
+    assert (margin.margin, margin.scale, ours["log_softmax"].scale) == (0.2, 30, 30)
+    # A forward through the script's chain: one (batch, 4) score row per utterance.
+    wavs = torch.randn(2, 16000)
+    frames = ours["encoder"](wavs, torch.tensor([1.0, 0.5]))
+    scores = ours["classifier"](ours["mean_pooling"](frames).squeeze(1)).flatten(1)
+    assert scores.shape == (2, 4) and scores.abs().max() <= 1  # cosines
+
+
+@pytest.mark.skipif(not os.path.isdir(UPSTREAM),
+                    reason="upstream SpeechBrain's IEMOCAP recipes are not beside the repo")
+def test_ser_ecapa_builds_upstreams_module_shapes(tmp_path):
+    upstream = _load(os.path.join(UPSTREAM, "hparams", "train.yaml"), data_folder=str(tmp_path),
+                     output_folder=str(tmp_path / "upstream"))
+    ours = _ours("ser_ecapa.yaml", tmp_path)
+    fbank, norm, ecapa = ours["encoder"].values()
+    assert _shapes(ecapa) == _shapes(upstream["embedding_model"])
+    assert _shapes(ours["classifier"]) == _shapes(upstream["classifier"])
+    assert fbank.compute_fbanks.n_mels == upstream["compute_features"].compute_fbanks.n_mels
+    assert (norm.norm_type, norm.std_norm) == (upstream["mean_var_norm"].norm_type,
+                                              upstream["mean_var_norm"].std_norm)
+    for key in ("lr", "weight_decay", "base_lr", "step_size", "grad_accumulation_factor",
+                "number_of_epochs", "batch_size", "seed"):
+        assert ours[key] == upstream[key], key
+    ours_clr, upstream_clr = ours["lr_annealing"], upstream["lr_annealing"]
+    assert (ours_clr.mode, ours_clr.gamma, ours_clr.max_lr) == (
+        upstream_clr.mode, upstream_clr.gamma, upstream_clr.max_lr)
+    assert (ours["compute_cost"].loss_fn.margin, ours["compute_cost"].loss_fn.scale) == (
+        upstream["compute_cost"].loss_fn.margin, upstream["compute_cost"].loss_fn.scale)
+
+
+def _wav2vec2_base_folder(folder):
+    """A randomly initialised wav2vec2-base (facebook/wav2vec2-base's architecture: the
+    transformers defaults) saved as a local model folder, for both YAMLs."""
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    Wav2Vec2Model(Wav2Vec2Config(num_hidden_layers=2)).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor().save_pretrained(folder)
+    return str(folder)
+
+
+def test_ser_w2v2_upstream_is_wav2vec2_base_on_all_turns(tmp_path):
+    import re
+
+    text = open(os.path.join(J, "ser_w2v2_upstream.yaml")).read()
+    assert re.search(r"^wav2vec2_hub: facebook/wav2vec2-base\s", text, re.M)
+    base = _wav2vec2_base_folder(tmp_path / "w2v2")
+    ours = _ours("ser_w2v2_upstream.yaml", tmp_path, wav2vec2_hub=base)
+    assert ours["encoder_dim"] == 768 and ours["drop_no_transcript"] is False
+    assert _shapes(ours["classifier"]) == {"w.weight": (4, 768)}  # no bias, as upstream
+    assert (ours["lr"], ours["lr_encoder"], ours["batch_size"], ours["number_of_epochs"]) == (
+        1e-4, 1e-5, 4, 30)
+
+
+@pytest.mark.skipif(not os.path.isdir(UPSTREAM),
+                    reason="upstream SpeechBrain's IEMOCAP recipes are not beside the repo")
+def test_ser_w2v2_upstream_builds_upstreams_module_shapes(tmp_path):
+    base = _wav2vec2_base_folder(tmp_path / "w2v2")
+    upstream = _load(os.path.join(UPSTREAM, "hparams", "train_with_wav2vec2.yaml"),
+                     data_folder=str(tmp_path), output_folder=str(tmp_path / "upstream"),
+                     wav2vec2_hub=base)
+    ours = _ours("ser_w2v2_upstream.yaml", tmp_path, wav2vec2_hub=base)
+    upstream_hub = re.search(r"^wav2vec2_hub: (\S+)", open(os.path.join(
+        UPSTREAM, "hparams", "train_with_wav2vec2.yaml")).read(), re.M).group(1)
+    ours_hub = re.search(r"^wav2vec2_hub: (\S+)", open(os.path.join(
+        J, "ser_w2v2_upstream.yaml")).read(), re.M).group(1)
+    assert ours_hub == upstream_hub
+    assert _shapes(ours["encoder"]) == _shapes(upstream["wav2vec2"])
+    assert _shapes(ours["classifier"]) == _shapes(upstream["output_mlp"])
+    for key in ("encoder_dim", "lr", "batch_size", "number_of_epochs", "seed",
+                "freeze_wav2vec2", "freeze_wav2vec2_conv"):
+        assert ours[key] == upstream[key], key
+    assert ours["lr_encoder"] == upstream["lr_wav2vec2"]
+    for name in ("lr_annealing", "lr_annealing_encoder"):
+        assert ours[name].annealing_factor == 0.9 and ours[name].patient == 0
+    assert ours["lr_annealing_encoder"].annealing_factor == (
+        upstream["lr_annealing_wav2vec2"].annealing_factor)

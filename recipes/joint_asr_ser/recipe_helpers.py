@@ -12,6 +12,30 @@ import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 
 
+class DynamicBatchSampler(sb.dataio.sampler.DynamicBatchSampler):
+    """SpeechBrain's sampler, with each batch smaller than ``min_batch_size`` (a
+    bucket's leftover) merged into the batch before it, so it may exceed
+    ``max_batch_length`` by those turns. Batch norm in training (ECAPA-TDNN's pooled
+    embedding) fails on a batch of one utterance."""
+
+    def __init__(self, *args, min_batch_size=1, **kwargs):
+        self.min_batch_size = min_batch_size
+        super().__init__(*args, **kwargs)
+
+    def _generate_batches(self):
+        super()._generate_batches()
+        merged = []
+        for batch in self._batches:
+            if merged and len(batch) < self.min_batch_size:
+                merged[-1] = merged[-1] + batch
+            else:
+                merged.append(batch)
+        if len(merged) > 1 and len(merged[0]) < self.min_batch_size:
+            merged[1] = merged[0] + merged[1]
+            merged = merged[1:]
+        self._batches = merged
+
+
 def train_loader_kwargs(hparams, train_set, brain):
     """Dataloader options of the training set.
 
@@ -19,13 +43,15 @@ def train_loader_kwargs(hparams, train_set, brain):
     ``DynamicBatchSampler``: utterances of similar duration are batched together up
     to ``max_batch_length`` seconds (padding included) from ``num_buckets`` length
     buckets, reshuffled every epoch (the Brain calls its ``set_epoch``). On the
-    synthetic IEMOCAP, random batches of 16 are 47 % padding. Otherwise
+    synthetic IEMOCAP, random batches of 16 are 47 % padding. ``min_batch_size``
+    (default 1) merges smaller batches into their neighbour. Otherwise
     ``train_dataloader_options`` as they are.
     """
     if not hparams.get("dynamic_batching", False):
         return hparams["train_dataloader_options"]
-    sampler = sb.dataio.sampler.DynamicBatchSampler(
-        train_set, max_batch_length=hparams["max_batch_length"],
+    sampler = DynamicBatchSampler(
+        train_set, min_batch_size=hparams.get("min_batch_size", 1),
+        max_batch_length=hparams["max_batch_length"],
         num_buckets=hparams["num_buckets"], length_func=lambda x: x["duration"],
         shuffle=True, batch_ordering="random", seed=hparams["seed"])
     brain.train_sampler = sampler  # so that Brain.fit reshuffles it every epoch

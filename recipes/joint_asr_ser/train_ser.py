@@ -38,22 +38,24 @@ class EmotionBrain(sb.Brain):
 
     def compute_forward(self, batch, stage):
         """wav -> (augment, training only) -> encoder frames -> mean over valid frames ->
-        log-probabilities."""
+        classifier scores (logits; cosines for ECAPA-TDNN)."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         frames = self.modules.encoder(wavs, lens)
         pooled = self.hparams.mean_pooling(frames, lens).squeeze(1)
-        return self.hparams.log_softmax(self.modules.classifier(pooled))
+        return self.modules.classifier(pooled).flatten(1)  # ECAPA's: (batch, 1, n)
 
-    def compute_objectives(self, predictions, batch, stage):
-        """NLL loss; validation/test error; one prediction row per test utterance."""
-        emo, _ = batch.emo_encoded
-        emo = emo.squeeze(1)
+    def compute_objectives(self, scores, batch, stage):
+        """Loss on the scores (softmax NLL, or upstream ECAPA's angular margin);
+        validation/test error; one prediction row per test utterance."""
+        emo, _ = batch.emo_encoded  # (batch, 1)
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             emo = self.hparams.wav_augment.replicate_labels(emo)  # it may add copies
-        loss = self.hparams.compute_cost(predictions, emo)
+        loss = self.hparams.compute_cost(scores, emo)
+        predictions = self.hparams.log_softmax(scores)
+        emo = emo.squeeze(1)
         if stage != sb.Stage.TRAIN:
             self.error_metrics.append(batch.id, predictions, emo)
         if stage == sb.Stage.TEST:
@@ -64,6 +66,11 @@ class EmotionBrain(sb.Brain):
                 self.test_rows.append({"id": uid, "speaker": spk, "emo": true, "emo_pred": pred,
                                        "emo_posteriors": post, "condition": self.test_condition})
         return loss
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """A per-batch learning-rate schedule (upstream ECAPA's cyclic one) steps here."""
+        if hasattr(self.hparams.lr_annealing, "on_batch_end"):
+            self.hparams.lr_annealing.on_batch_end(self.optimizer)
 
     def on_stage_start(self, stage, epoch=None):
         if stage != sb.Stage.TRAIN:

@@ -15,9 +15,17 @@ on the next run (resume), and ``summary.md`` / ``summary.json`` / ``confusion.pn
 are written as the fold runner writes them, labelled with the upstream commit when
 ``--upstream_commit`` names it.
 
-Upstream's ``train_with_wav2vec2.py`` writes no per-utterance predictions, so its
-results cannot be summarised per turn by this command (upstream logs only its test
-error); ``--script`` accepts only ``train.py``.
+Upstream's ``train_with_wav2vec2.py`` (``--script train_with_wav2vec2.py``) writes
+no per-utterance predictions: it logs only its test error. After it has run, this
+command imports that same unmodified file as a module (its training code sits under
+``if __name__ == "__main__"``), rebuilds its ``EmoIdBrain`` and datasets
+(``dataio_prep``) from the fold's saved ``hyperparams.yaml``, loads the checkpoint
+upstream tested (lowest validation ``error_rate``) and runs its own ``compute_forward``
+over the test set in file order, in upstream's batch size. Upstream's test stage
+shuffles its batches, and with padding a turn's output can depend on its batch, so
+these are the tested checkpoint's predictions rather than a copy of that stage's: the
+recomputed test error and loss are written beside those upstream logged
+(``test_check.json``), with a warning when they differ by more than one turn or 5 %.
 
 Our fold manifests sidestep upstream's own preparation, which stops on any count
 but 5531 and gives the female turns of dialogs whose name has a suffix letter
@@ -97,6 +105,83 @@ def misassigned_by_fold(data, scheme, folds, seed):
     return by_fold
 
 
+def wav2vec2_test_predictions(recipe_dir, folder, device="cpu"):
+    """Per-turn test predictions of a finished run of upstream's unmodified
+    ``train_with_wav2vec2.py``, as ``predictions.csv`` rows (``id``, ``prediction``,
+    ``true_value``: label indices), and the test loss as its test stage averages it
+    (mean of its ``compute_objectives`` over the batches).
+
+    Its module is imported (not run), its ``EmoIdBrain`` rebuilt from the run's saved
+    ``hyperparams.yaml`` with the checkpoint its test stage loaded (``min_key=
+    "error_rate"``), and its ``compute_forward`` run on its test set in evaluation
+    mode, batch by batch as its test stage does.
+    """
+    import importlib.util
+
+    import speechbrain as sb
+    import torch
+    from hyperpyyaml import load_hyperpyyaml
+
+    spec = importlib.util.spec_from_file_location(
+        "upstream_train_with_wav2vec2", os.path.join(recipe_dir, "train_with_wav2vec2.py"))
+    upstream = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(upstream)
+    cwd = os.getcwd()
+    os.chdir(recipe_dir)  # as when upstream's script ran (relative paths in its YAML)
+    try:
+        with open(os.path.join(folder, "hyperparams.yaml")) as f:
+            hparams = load_hyperpyyaml(f)
+        datasets = upstream.dataio_prep(hparams)
+        brain = upstream.EmoIdBrain(modules=hparams["modules"], opt_class=hparams["opt_class"],
+                                    hparams=hparams, run_opts={"device": device},
+                                    checkpointer=hparams["checkpointer"])
+        brain.on_evaluate_start(min_key="error_rate")
+        brain.modules.eval()
+        brain.on_stage_start(sb.Stage.TEST)  # as its evaluate(): sets up its metrics
+        options = dict(hparams["dataloader_options"], shuffle=False)
+        rows, losses = [], []
+        with torch.no_grad():
+            for batch in brain.make_dataloader(datasets["test"], sb.Stage.TEST, **options):
+                log_probs = brain.compute_forward(batch, sb.Stage.TEST)
+                emo, _ = batch.emo_encoded
+                losses.append(float(brain.compute_objectives(log_probs, batch, sb.Stage.TEST)))
+                for uid, pred, true in zip(batch.id, log_probs.argmax(dim=-1).tolist(),
+                                           emo.squeeze(1).tolist()):
+                    rows.append({"id": uid, "prediction": str(pred), "true_value": str(true)})
+    finally:
+        os.chdir(cwd)
+    return rows, sum(losses) / len(losses)
+
+
+def compare_with_logged_test(csv_rows, loss, folder):
+    """The recomputed test error and loss beside those upstream's test stage logged
+    (``train_log.txt``, 3 significant digits), written to ``<folder>/test_check.json``;
+    a warning when they differ by more than one turn's error or 5 % of the loss.
+
+    They need not agree exactly: upstream's test batches are shuffled, and with
+    padding a turn's output can depend on its batch. A checkpoint other than the tested
+    one shows as a larger difference.
+    """
+    import re
+
+    logged = re.findall(r"test loss: ([0-9.e+-]+), test error_rate: ([0-9.e+-]+)",
+                        open(os.path.join(folder, "train_log.txt")).read())
+    if not logged:
+        raise SystemExit(f"error: no test loss and error in {folder}/train_log.txt")
+    logged_loss, logged_error = (float(x) for x in logged[-1])
+    errors = sum(r["prediction"] != r["true_value"] for r in csv_rows) / len(csv_rows)
+    check = {"logged": {"error_rate": logged_error, "loss": logged_loss},
+             "recomputed": {"error_rate": errors, "loss": loss, "n": len(csv_rows)}}
+    with open(os.path.join(folder, "test_check.json"), "w") as f:
+        json.dump(check, f, indent=1)
+    if (abs(errors - logged_error) > 1 / len(csv_rows) + 0.005
+            or abs(loss - logged_loss) > 0.05 * logged_loss):
+        logger.warning("%s: recomputed test error %.4f and loss %.4f, upstream logged %s and "
+                       "%s: not the checkpoint upstream tested?", folder, errors, loss,
+                       logged_error, logged_loss)
+    return check
+
+
 def run_fold(args, fold, prep_json, extra):
     """Manifests, upstream's script, conversion; returns the fold folder."""
     folder = fold_folder(args.output_folder, fold)
@@ -117,11 +202,15 @@ def run_fold(args, fold, prep_json, extra):
     if proc.returncode != 0:
         raise SystemExit(f"error: upstream's {args.script} failed on fold {fold} "
                          f"(exit {proc.returncode}); its output: {folder}/upstream_log.txt")
-    with open(os.path.join(folder, "predictions.csv"), newline="") as f:
-        csv_rows = list(csv.DictReader(f))
     with open(paths["test"]) as f:
         test_manifest = json.load(f)
     labels = dict(enumerate(label_order(os.path.join(folder, "save", "label_encoder.txt"))))
+    if args.script == "train.py":
+        with open(os.path.join(folder, "predictions.csv"), newline="") as f:
+            csv_rows = list(csv.DictReader(f))
+    else:
+        csv_rows, loss = wav2vec2_test_predictions(args.recipe_dir, folder, args.device)
+        compare_with_logged_test(csv_rows, loss, folder)
     write_predictions(os.path.join(folder, PREDICTIONS),
                       predictions_from_upstream(csv_rows, labels, test_manifest))
     return folder
@@ -135,10 +224,15 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe_dir", required=True,
                         help="upstream's recipes/IEMOCAP/emotion_recognition folder")
-    parser.add_argument("--script", default="train.py", choices=["train.py"],
-                        help="the upstream script (train_with_wav2vec2.py writes no "
-                             "per-turn predictions)")
-    parser.add_argument("--hparams", default="train.yaml", help="its hparams file")
+    parser.add_argument("--script", default="train.py",
+                        choices=["train.py", "train_with_wav2vec2.py"],
+                        help="the upstream script: the ECAPA-TDNN or the wav2vec2 recipe")
+    parser.add_argument("--hparams", default=None,
+                        help="its hparams file (default: train.yaml or "
+                             "train_with_wav2vec2.yaml)")
+    parser.add_argument("--device", default="cpu",
+                        help="for the wav2vec2 recipe's test predictions (pass --device "
+                             "to upstream's script after --)")
     parser.add_argument("--folds", default="speaker10", help="our fold scheme")
     parser.add_argument("--fold_ids", default=None, help="e.g. 1,2 (default: all)")
     parser.add_argument("--fold_seed", type=int, default=1234, help="as the recipes' YAMLs")
@@ -149,6 +243,8 @@ def main(argv=None):
     parser.add_argument("--upstream_commit", default="",
                         help="named in the summary, e.g. 9c826ef")
     args = parser.parse_args(argv)
+    if args.hparams is None:
+        args.hparams = args.script[:-3] + ".yaml"  # train.yaml, train_with_wav2vec2.yaml
     logging.basicConfig(level=logging.INFO, format="[upstream] %(message)s")
     folds = ([int(f) for f in args.fold_ids.split(",")] if args.fold_ids
              else list(range(1, n_folds(args.folds) + 1)))

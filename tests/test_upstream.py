@@ -96,6 +96,43 @@ def test_upstream_train_py_runs_on_our_fold_and_is_summarised_like_ours(iemocap,
     assert proc.returncode == 0 and (fold / "predictions.json").stat().st_mtime_ns == before
 
 
+@pytest.mark.skipif(not os.path.isdir(UPSTREAM), reason="upstream SpeechBrain's IEMOCAP recipes "
+                    "(the reference copy beside the repository) are not present")
+def test_upstream_wav2vec2_recipe_gets_per_turn_predictions_of_its_tested_checkpoint(
+        iemocap, tiny_wav2vec2, tmp_path):
+    out = tmp_path / "upstream_w2v2"
+    cmd = [sys.executable, "-m", "data_prep.upstream", "--recipe_dir", UPSTREAM, "--script",
+           "train_with_wav2vec2.py", "--folds", "speaker10", "--fold_ids", "3", "--data_folder",
+           iemocap, "--output_folder", str(out), "--max_duration", "6", "--",
+           f"--wav2vec2_hub={tiny_wav2vec2}", "--encoder_dim=32", "--debug",
+           "--debug_persistently", "--debug_epochs=3", "--debug_batches=6", "--batch_size=1",
+           "--lr=0.05", "--lr_wav2vec2=0.01"]  # far from the initial weights
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fold = out / "fold3"
+    test = json.load(open(fold / "test.json"))
+    rows = json.load(open(fold / "predictions.json"))
+    assert sorted(r["id"] for r in rows) == sorted(test)
+    assert all(r["emo"] == test[r["id"]]["emo"] for r in rows)
+    # Upstream's own test stage logged its loss and error rate (3 significant digits).
+    # With batches of one turn (its test batches are shuffled, and a padded turn's
+    # output depends on its batch) the predictions recomputed from the checkpoint it
+    # tested give the same; the summary is theirs.
+    log = (fold / "train_log.txt").read_text()
+    loss, error = (float(x) for x in re.findall(
+        r"test loss: ([0-9.e+-]+), test error_rate: ([0-9.e+-]+)", log)[-1])
+    check = json.load(open(fold / "test_check.json"))
+    assert check["logged"] == {"error_rate": error, "loss": loss}
+    assert len(test) == 6 and check["recomputed"]["n"] == 6  # all of them, --debug_batches
+    assert check["recomputed"]["error_rate"] == pytest.approx(error, abs=0.0005)
+    assert check["recomputed"]["loss"] == pytest.approx(loss, abs=0.005)
+    summary = json.load(open(out / "summary.json"))
+    assert summary["conditions"]["clean"]["pooled"]["WA"] == pytest.approx(
+        100 * (1 - check["recomputed"]["error_rate"]))
+    assert summary["name"] == "upstream train_with_wav2vec2.py"
+
+
 def _cv_folder(root, name, predicted_by_fold):
     """A finished cross-validation folder with hand-made predictions (every turn is
     ``ang``), summarised."""

@@ -1,11 +1,11 @@
 """Heads for encoders that pool inside, such as SpeechBrain's ECAPA-TDNN.
 
-The SER baseline script (``recipes/joint_asr_ser/train_ser.py``) chains
-``encoder -> mean_pooling -> classifier -> log_softmax``. ECAPA-TDNN already ends in
+An SER script that chains ``encoder -> pooling -> classifier -> log_softmax`` (the
+joint ASR-SER recipe's SER baseline) can run such a model from YAML. ECAPA-TDNN already ends in
 attentive statistics pooling and returns one ``(batch, 1, dim)`` embedding per
 utterance, and upstream SpeechBrain's IEMOCAP ECAPA recipe classifies it with a
-cosine classifier trained through an additive angular margin. These two modules let
-that model fill the chain's slots from YAML (``ser_ecapa.yaml``).
+cosine classifier trained through an additive angular margin. These two modules fill
+the chain's pooling and log-softmax slots for that model.
 """
 
 import torch

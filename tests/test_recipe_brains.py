@@ -27,7 +27,8 @@ def _hparams(recipe, name, tmp_path, **overrides):
 
 def _brain(recipe, name, tmp_path, brain_class, script="train", **extra_hparams):
     overrides = {}
-    if recipe == "joint_asr_ser":
+    if "pretrained_ctc_folder: !PLACEHOLDER" in open(os.path.join(
+            REPO, "recipes", recipe, "hparams", f"{name}.yaml")).read():
         overrides["pretrained_ctc_folder"] = str(tmp_path)  # named, not loaded here
     hparams = _hparams(recipe, name, tmp_path, **overrides)
     hparams.update(extra_hparams)
@@ -211,3 +212,69 @@ def test_tested_checkpoint_is_best_validation_epoch_or_last(recipe, name, brain_
     assert len(rows) == 2 and os.path.exists(tmp_path / "predictions.json")
     assert torch.all(classifier == expected_epoch)
     assert brain.hparams.epoch_counter.current == expected_epoch
+
+
+# --- joint_asr_ser: upstream's ECAPA-TDNN in the SER baseline script (ser_ecapa.yaml) ----
+
+def test_ser_ecapa_brain_trains_with_the_angular_margin_and_steps_the_cyclic_lr_per_batch(
+        iemocap, tmp_path):
+    from speechbrain.nnet.schedulers import CyclicLRScheduler
+
+    brain = _brain("joint_asr_ser", "ser_ecapa", tmp_path, "EmotionBrain", "train_ser")
+    brain.on_fit_start()  # optimizer (Adam at lr), checkpointer
+    batch = _batch(_wavs(iemocap))
+    brain.modules.train()
+    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    lrs = []
+    for _ in range(3):
+        brain.fit_batch(batch)
+        lrs.append(brain.optimizer.param_groups[0]["lr"])
+    # upstream's schedule, stepped once per batch: exp_range between 1e-6 and 1e-4
+    reference = CyclicLRScheduler(base_lr=1e-6, max_lr=1e-4, step_size=1088, mode="exp_range",
+                                  gamma=0.9998)
+    assert lrs == pytest.approx([reference.clr(k) for k in (1, 2, 3)])
+    assert lrs[0] < lrs[1] < lrs[2] < 2e-6
+    # The loss on the cosines: -log softmax with s cos(theta + m) for the target, by hand.
+    brain.modules.eval()
+    with torch.no_grad():
+        cosines = brain.compute_forward(batch, sb.Stage.VALID)
+        brain.on_stage_start(sb.Stage.VALID, 1)
+        loss = brain.compute_objectives(cosines, batch, sb.Stage.VALID)
+    assert cosines.shape == (2, 4) and cosines.abs().max() <= 1
+    targets = torch.tensor([0, 1])
+    logits = 30 * cosines.clone()
+    theta = torch.acos(cosines[torch.arange(2), targets].clamp(-1, 1))
+    logits[torch.arange(2), targets] = 30 * torch.cos(theta + 0.2)
+    expected = -torch.log_softmax(logits, dim=-1)[torch.arange(2), targets].mean()
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
+    # Posteriors (predictions.json, inference): softmax of 30 x cosine, no margin.
+    assert brain.hparams.log_softmax(cosines).exp() == pytest.approx(
+        torch.softmax(30 * cosines, dim=-1))
+
+
+def test_paper_ser_yamls_loss_is_the_softmax_nll_of_the_scores(tiny_wav2vec2, corpora, tmp_path):
+    scores, targets = torch.tensor([[2.0, 0.0, -1.0, 0.5], [0.1, 0.2, 0.3, 3.0]]), \
+        torch.tensor([[0], [2]])
+    for name in ("ser_crnn", "ser_crnn_noisy", "ser_w2v2", "ser_w2v2_noisy"):
+        text = open(os.path.join(REPO, "recipes", "joint_asr_ser", "hparams", f"{name}.yaml")).read()
+        overrides = {"pretrained_ctc_folder": "unused", "musan_folder": corpora["musan"],
+                     "wav2vec2_hub": tiny_wav2vec2, "encoder_dim": 32}
+        hparams = _hparams("joint_asr_ser", name, tmp_path, **{
+            k: v for k, v in overrides.items() if f"\n{k}:" in text})
+        expected = -torch.log_softmax(scores, dim=-1)[[0, 1], [0, 2]].mean()
+        assert float(hparams["compute_cost"](scores, targets)) == pytest.approx(
+            float(expected)), name
+
+
+def test_bucketed_batches_of_one_turn_are_merged_when_min_batch_size_is_2():
+    helpers = load_recipe_script("joint_asr_ser", "recipe_helpers")
+    durations = [1.0, 1.1, 1.2, 1.3, 9.5, 2.0, 2.1]  # 9.5 s fills a 10-s batch alone
+    data = sb.dataio.dataset.DynamicItemDataset(
+        {f"u{i}": {"duration": d} for i, d in enumerate(durations)})
+    options = dict(max_batch_length=10, num_buckets=3, length_func=lambda x: x["duration"],
+                   shuffle=False, batch_ordering="ascending")
+    plain = list(sb.dataio.sampler.DynamicBatchSampler(data, **options))
+    assert min(len(b) for b in plain) == 1  # what SpeechBrain's sampler gives
+    merged = list(helpers.DynamicBatchSampler(data, min_batch_size=2, **options))
+    assert min(len(b) for b in merged) >= 2
+    assert sorted(i for b in merged for i in b) == list(range(len(durations)))

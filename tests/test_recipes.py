@@ -86,7 +86,9 @@ def test_debug_run(hparams, iemocap, corpora, tiny_wav2vec2, tiny_bert, pretrain
                       *_tiny_overrides(hparams, tiny_wav2vec2, tiny_bert, pretrained_ctc, corpora,
                                        pretrained_a2w),
                       cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # All of a failed run's output: an intermittent failure needs more than a tail.
+    assert proc.returncode == 0, (f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n"
+                                  f"--- stderr\n{proc.stderr}")
     rows = json.load(open(out / "predictions.json"))
     assert rows and {"id", "speaker", "emo"} <= set(rows[0])
     assert {r["speaker"] for r in rows} == {"Ses02F"}  # speaker10 fold 3

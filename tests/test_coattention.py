@@ -3,6 +3,7 @@ selection, module sizes, the loss weighting, no reference at evaluation, padding
 released CTC head, the study and WER-analysis tables."""
 
 import doctest
+import glob
 import importlib.util
 import json
 import math
@@ -250,6 +251,38 @@ def test_wav2vec2_layers_first_middle_final(tiny_wav2vec2, tmp_path):
                           atol=1e-5)
     assert [select_hidden_layer(list(range(13)), n) for n in ("first", "middle", "final")] == \
         [0, 6, 12]
+
+
+W2V2_HIDDEN_YAMLS = sorted(os.path.basename(p) for p in glob.glob(
+    os.path.join(REPO, "recipes", "asr_fusion_coattention", "hparams", "*_w2v2.yaml"))
+    if "output_all_hiddens: True" in open(p).read())
+
+
+def test_w2v2_yamls_read_every_hidden_layer_in_training_too(tiny_wav2vec2, tiny_bert, tmp_path):
+    """LayerDrop would leave layers out of the hidden states in training (transformers
+    5 captures them where layers run): each YAML's encoder returns L + 1 states, the
+    same as in evaluation, even from a model whose config drops every layer."""
+    import json
+    import shutil
+
+    from hyperpyyaml import load_hyperpyyaml
+
+    dropping = tmp_path / "w2v2_layerdrop"
+    shutil.copytree(tiny_wav2vec2, dropping)
+    config = json.load(open(dropping / "config.json"))
+    json.dump(dict(config, layerdrop=1.0), open(dropping / "config.json", "w"))
+    assert len(W2V2_HIDDEN_YAMLS) == 9
+    for name in W2V2_HIDDEN_YAMLS:
+        path = os.path.join(REPO, "recipes", "asr_fusion_coattention", "hparams", name)
+        text = open(path).read()
+        overrides = {"data_folder": "unused", "output_folder": str(tmp_path / name),
+                     "wav2vec2_hub": str(dropping), "encoder_dim": 32,
+                     "text_encoder_hub": tiny_bert, "text_encoder_dim": 16}
+        with open(path) as f:
+            hparams = load_hyperpyyaml(f, {k: v for k, v in overrides.items()
+                                           if f"\n{k}:" in text})
+        encoder = hparams["asr_encoder"].train()
+        assert len(encoder(torch.randn(1, 16000))) == 3, name  # embeddings + 2 layers
 
 
 # -- loss, texts, padding ----------------------------------------------------------------

@@ -36,3 +36,33 @@ def layer_index(layer, n_states):
 def select_hidden_layer(hidden_states, layer):
     """The hidden state named ``layer`` from a list (or stacked tensor) of hidden states."""
     return hidden_states[layer_index(layer, len(hidden_states))]
+
+
+def without_layerdrop(wav2vec2):
+    """SpeechBrain's ``Wav2Vec2`` wrapper with its HF model's LayerDrop switched off.
+
+    With ``output_all_hiddens=True`` a downstream model reads hidden layers by index.
+    Since transformers 5 the hidden states are captured at the layers that run, so in
+    training LayerDrop (``layerdrop: 0.1`` in the released wav2vec2 configs) returns
+    fewer than ``L + 1`` states, a different number each batch: ``middle`` then names
+    another layer, and with every layer dropped none is returned. transformers 4
+    repeated a dropped layer's input instead. Evaluation never drops layers.
+
+    Arguments
+    ---------
+    wav2vec2 : speechbrain.integrations.huggingface.wav2vec2.Wav2Vec2
+        The wrapper; its ``model.config.layerdrop`` is set to 0.
+
+    Returns
+    -------
+    The same wrapper.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> wrapper = SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(layerdrop=0.1)))
+    >>> without_layerdrop(wrapper).model.config.layerdrop
+    0.0
+    """
+    wav2vec2.model.config.layerdrop = 0.0
+    return wav2vec2

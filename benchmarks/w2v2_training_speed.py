@@ -10,14 +10,14 @@ synthetic IEMOCAP tree (speaker10 fold 1), with SpeechBrain's ``precision`` run 
 (fp32, then bf16 autocast):
 
     python benchmarks/w2v2_training_speed.py --data_folder data/synthetic/IEMOCAP_full_release \\
-        --bert_vocab /path/to/bert-base-uncased/vocab.txt --device cuda
+        --device cuda [--batch_size 8] [--bert_vocab /path/to/bert-base-uncased/vocab.txt]
 
 Per YAML and precision it prints: seconds per training step (``Brain.fit_batch``:
 forward, losses, backward, optimizer; median over the first ``--steps`` batches),
 seconds of audio per second in training and in evaluation (``Brain.evaluate_batch``
 over the validation turns), each timed on a second pass over the same batches (the
 first one warms up), the peak GPU memory of training, and the GPU-hours of a
-10-fold speaker10 study (``--epochs`` epochs with a validation pass each, then the
+10-fold speaker10 study (the YAML's epochs, a validation pass after each, then the
 test speaker under ``--test_conditions`` conditions) on ``--corpus_hours`` of speech,
 from the two throughputs. Throughput depends on turn lengths: the synthetic turns are
 not IEMOCAP's, so the GPU-hours are an estimate; the machine is printed.

@@ -48,6 +48,7 @@ import csv
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -162,8 +163,6 @@ def compare_with_logged_test(csv_rows, loss, folder):
     padding a turn's output can depend on its batch. A checkpoint other than the tested
     one shows as a larger difference.
     """
-    import re
-
     logged = re.findall(r"test loss: ([0-9.e+-]+), test error_rate: ([0-9.e+-]+)",
                         open(os.path.join(folder, "train_log.txt")).read())
     if not logged:

@@ -210,11 +210,9 @@ def prepare_manifest(manifest, output_folder, data_root=None, classes=None, merg
 
 def write_manifest(path, rows):
     """Write ``rows`` (dicts with at least the required fields) as JSON lines, atomically."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path, encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
     return path
 
 

@@ -54,6 +54,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from speechbrain_ext.files import atomic_open, file_lock
+
 logger = logging.getLogger(__name__)
 
 TYPES = ("noise", "music", "speech")
@@ -159,12 +161,21 @@ def prepare_musan(musan_folder, output_folder, test_fraction=0.2, seed=0, exclud
         File ids (names without ``.wav``) to leave out, e.g. a silent file.
     skip_if_done : bool
         Reuse CSVs prepared with the same options.
+
+    The folds of a CV run share ``output_folder`` and may prepare it at once (a job
+    array): the first process prepares under a lock (``<output_folder>.lock``), the
+    others wait, then reuse its CSVs.
     """
     if not 0 < test_fraction < 1:
         raise MUSANPrepError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if not os.path.isdir(musan_folder):
         raise MUSANPrepError(f"MUSAN folder {musan_folder} does not exist")
-    exclude = set(exclude or ())
+    with file_lock(os.path.normpath(output_folder) + ".lock"):  # beside it: no folder on error
+        return _prepare_musan(musan_folder, output_folder, test_fraction, seed,
+                              set(exclude or ()), skip_if_done)
+
+
+def _prepare_musan(musan_folder, output_folder, test_fraction, seed, exclude, skip_if_done):
     paths = {k: {p: os.path.join(output_folder, f"{k}_{p}.csv") for p in POOLS} for k in TYPES}
     opts = _options(musan_folder, test_fraction, seed, exclude)
     opts_path = os.path.join(output_folder, "prep_options.json")
@@ -214,10 +225,8 @@ def _write_csv(f, rows):
 
 
 def _write_atomic(path, write):
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, newline="") as f:
         write(f)
-    os.replace(tmp, path)
 
 
 def main(argv=None):

@@ -65,10 +65,14 @@ class AtomicCheckpointer(Checkpointer):
         finally:
             self.checkpoints_dir = checkpoints_dir
         ddp_barrier()  # every process has written its files
-        if not if_main_process():
-            return None
-        if final_dir.exists():  # a custom name saved again: replace the old one
-            shutil.rmtree(final_dir)
-        os.replace(staged.path, final_dir)  # atomic: the checkpoint appears complete
-        return Checkpoint(final_dir, staged.meta,
-                          {k: final_dir / p.name for k, p in staged.paramfiles.items()})
+        checkpoint = None
+        if if_main_process():
+            if final_dir.exists():  # a custom name saved again: replace the old one
+                shutil.rmtree(final_dir)
+            os.replace(staged.path, final_dir)  # atomic: the checkpoint appears complete
+            checkpoint = Checkpoint(final_dir, staged.meta,
+                                    {k: final_dir / p.name for k, p in staged.paramfiles.items()})
+        # Every process lists the new checkpoint before deleting old ones: processes that
+        # see different checkpoints make different collective calls, and hang.
+        ddp_barrier()
+        return checkpoint

@@ -25,7 +25,7 @@ Example
 [{'ang': 0.25, 'sad': 0.75}]
 """
 
-from speechbrain.utils.distributed import if_main_process
+from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_ext.metrics import write_predictions
 
@@ -85,6 +85,6 @@ def test_on_conditions(brain, datasets, conditions):
         brain.evaluate(datasets[f"test_{condition}"], **tested_checkpoint(brain.hparams),
                        test_loader_kwargs=brain.hparams.test_dataloader_options)
         rows.extend(brain.test_rows)
-    if if_main_process():
-        write_predictions(brain.hparams.predictions_file, rows)
+    # Rank 0 writes; the others wait, so that all processes of a torchrun end together.
+    run_on_main(write_predictions, args=[brain.hparams.predictions_file, rows])
     return rows

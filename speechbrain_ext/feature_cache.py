@@ -26,6 +26,7 @@ import os
 import torch
 
 from speechbrain_ext.audio import read_audio
+from speechbrain_ext.files import write_json_atomic
 
 
 class FeatureCache:
@@ -45,8 +46,9 @@ class FeatureCache:
         key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
         self.folder = os.path.join(folder, key)
         os.makedirs(self.folder, exist_ok=True)
-        with open(os.path.join(self.folder, "settings.json"), "w") as f:
-            json.dump(settings, f, indent=2, sort_keys=True)
+        # Folds running at once share the cache: never a half-written file.
+        write_json_atomic(os.path.join(self.folder, "settings.json"), settings, indent=2,
+                          sort_keys=True)
         self.hits = self.misses = 0
 
     def path_for(self, wav_path):

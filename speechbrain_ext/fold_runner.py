@@ -131,7 +131,8 @@ def write_summary(cv_folder, summary):
     return markdown
 
 
-def main(argv=None):
+def build_parser():
+    """The command line of the fold runner."""
     parser = argparse.ArgumentParser(
         description="Run a recipe over cross-validation folds and summarise the results.",
         epilog="Unknown options are passed to the recipe as hparams overrides.",
@@ -149,9 +150,16 @@ def main(argv=None):
                         help="command that runs the script (e.g. 'torchrun --nproc_per_node=4')")
     parser.add_argument("--summarize_only", action="store_true",
                         help="only (re)write the summary of the folds already finished")
-    args, overrides = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[fold_runner] %(message)s")
+    parser.add_argument("--no_summary", action="store_true",
+                        help="run the folds, write no summary (one fold of a job array)")
+    parser.add_argument("--emit_commands", default=None, metavar="DIR",
+                        help="run nothing; write DIR/commands.txt, one independent command "
+                             "per fold, and DIR/summarize.sh (see write_cluster_commands)")
+    return parser
 
+
+def _name_folder_folds(args, parser):
+    """The run's name (its hparams file's), CV folder and fold numbers."""
     name = os.path.splitext(os.path.basename(args.hparams))[0]
     cv_folder = args.cv_folder or os.path.join("results", "cv", name, args.folds)
     count = n_folds(args.folds)
@@ -160,6 +168,120 @@ def main(argv=None):
     bad = [k for k in folds if not 1 <= k <= count]
     if bad:
         parser.error(f"--fold_ids {bad} out of range for {args.folds} (1..{count})")
+    return name, cv_folder, folds
+
+
+def write_cluster_commands(runs, folder, prepare=(), finish=()):
+    """Write runs of the fold runner as independent jobs for a cluster scheduler.
+
+    Writes into ``folder``:
+
+    - ``commands.txt``: one line per (model, fold), the fold runner on that fold alone
+      (``--fold_ids K --no_summary``): resumable, independent of every other line, so
+      that a job array runs line ``$SLURM_ARRAY_TASK_ID``. Folds that share preparation
+      (the MUSAN pools of a CV folder) may start together: it is prepared under a lock.
+    - ``prepare.sh`` (only with ``prepare``): what every fold needs first, e.g. a
+      pre-training whose output the runs name.
+    - ``summarize.sh``: after every fold, each model's summary (``--summarize_only``),
+      then the ``finish`` commands (a study's tables).
+
+    Every line starts with ``cd`` into the current directory and uses this Python
+    (``sys.executable``). ``tools/slurm_submit.sh folder`` submits the three as
+    dependent SLURM jobs (or, with ``LOCAL=1``, runs them here).
+
+    Arguments
+    ---------
+    runs : dict
+        Model name -> fold-runner arguments (as for :func:`run_many`).
+    folder : str
+        Where the files are written (created).
+    prepare : sequence of list of str
+        Commands run once before the folds.
+    finish : sequence of list of str
+        Commands run after the summaries.
+
+    Returns
+    -------
+    list of str
+        The lines of ``commands.txt``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> lines = write_cluster_commands({"ser": ["train.py", "ser.yaml", "--folds", "session5",
+    ...     "--fold_ids", "1,3", "--cv_folder", "cv/ser", "--number_of_epochs=2"]}, folder)
+    >>> [line.split(" -m ")[1] for line in lines]  # doctest: +NORMALIZE_WHITESPACE
+    ['speechbrain_ext.fold_runner train.py ser.yaml --folds session5 --cv_folder cv/ser
+      --fold_ids 1 --no_summary --number_of_epochs=2',
+     'speechbrain_ext.fold_runner train.py ser.yaml --folds session5 --cv_folder cv/ser
+      --fold_ids 3 --no_summary --number_of_epochs=2']
+    >>> sorted(os.listdir(folder))
+    ['commands.txt', 'summarize.sh']
+    """
+    parser = build_parser()
+    here = f"cd {shlex.quote(os.getcwd())} && "
+    runner = [sys.executable, "-m", "speechbrain_ext.fold_runner"]
+    lines, summaries = [], []
+    for cv_args in runs.values():
+        args, overrides = parser.parse_known_args(cv_args)
+        _, cv_folder, folds = _name_folder_folds(args, parser)
+        common = [args.script, args.hparams, "--folds", args.folds, "--cv_folder", cv_folder]
+        if args.launcher != parser.get_default("launcher"):
+            common += ["--launcher", args.launcher]
+        lines += [here + shlex.join([*runner, *common, "--fold_ids", str(fold), "--no_summary",
+                                     *overrides]) for fold in folds]
+        summaries.append(here + shlex.join([*runner, *common, "--fold_ids",
+                                            ",".join(map(str, folds)), "--summarize_only"]))
+    os.makedirs(folder, exist_ok=True)
+    header = "#!/usr/bin/env bash\nset -euo pipefail\n"
+    with open(os.path.join(folder, "commands.txt"), "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    if prepare:
+        with open(os.path.join(folder, "prepare.sh"), "w") as f:
+            f.write(header + "".join(here + shlex.join(c) + "\n" for c in prepare))
+    with open(os.path.join(folder, "summarize.sh"), "w") as f:
+        f.write(header + "".join(line + "\n" for line in summaries)
+                + "".join(here + shlex.join(c) + "\n" for c in finish))
+    return lines
+
+
+def cluster_commands_message(folder, lines, prepare=()):
+    """What to do with the files :func:`write_cluster_commands` wrote."""
+    return (f"{len(lines)} independent fold commands in {folder}/commands.txt"
+            f"{'; prepare.sh runs first' if prepare else ''}; summarize.sh after them all. "
+            f"Submit to SLURM: tools/slurm_submit.sh {folder} (DRY_RUN=1: show the sbatch "
+            "commands; LOCAL=1: run them here)")
+
+
+def emit_study_commands(runs, study_script, argv=None, prepare=()):
+    """A study script's ``--emit_commands DIR`` (in ``argv``, default ``sys.argv``): its
+    runs as cluster jobs (:func:`write_cluster_commands`), finished by the same study
+    command with ``--tables_only``. Returns 0, the study's exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    at = argv.index("--emit_commands")
+    folder = argv[at + 1]
+    del argv[at:at + 2]
+    finish = [[sys.executable, os.path.abspath(study_script), *argv, "--tables_only"]]
+    lines = write_cluster_commands(runs, folder, prepare, finish)
+    print(f"[study] {cluster_commands_message(folder, lines, prepare)}", flush=True)
+    return 0
+
+
+def main(argv=None):
+    parser = build_parser()
+    args, overrides = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[fold_runner] %(message)s")
+
+    if args.emit_commands:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        at = argv.index("--emit_commands")
+        del argv[at:at + 2]
+        lines = write_cluster_commands({_name_folder_folds(args, parser)[0]: argv},
+                                       args.emit_commands)
+        print(f"[fold_runner] {cluster_commands_message(args.emit_commands, lines)}")
+        return 0
+    name, cv_folder, folds = _name_folder_folds(args, parser)
     os.makedirs(cv_folder, exist_ok=True)
 
     if args.summarize_only:
@@ -177,6 +299,8 @@ def main(argv=None):
                 print(f"error: fold {fold} failed ({err}); finished folds are kept, rerun "
                       "the same command to resume", file=sys.stderr)
                 return 1
+        if args.no_summary:
+            return 0
     markdown = write_summary(cv_folder, summarize_folds(cv_folder, args.folds, folds, name))
     print(markdown)
     print(f"[fold_runner] summary written to {cv_folder}/summary.md, summary.json, confusion.png")

@@ -28,13 +28,14 @@ from hyperpyyaml import load_hyperpyyaml
 from data_prep.librispeech_prepare import prepare_librispeech
 from speechbrain_ext.audio import read_audio
 from speechbrain_ext.ctc import character_encoder, ctc_target_pipeline
+from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.files import write_json_atomic
 from speechbrain_ext.words import WordVocabulary
 
 A2W_PARTS = ("asr_features", "asr_encoder", "asr_decoder")  # what a2w.ckpt holds
 
 
-class A2WBrain(sb.Brain):
+class A2WBrain(DDPBrain):
     """Teacher-forced cross-entropy in training (with ``ctc_weight > 0``, mixed with an
     auxiliary character CTC on the encoder for the first epochs, as upstream's
     attention recipes do); greedy (valid) or beam (test) search for the WER."""
@@ -145,6 +146,7 @@ def export(hparams, vocab, test_wer):
         f.write(f"{test_wer:.2f}\n")
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
+    print(f"[pretrain_a2w] test WER {test_wer:.2f} %; exported to {folder}")
 
 
 if __name__ == "__main__":
@@ -189,6 +191,4 @@ if __name__ == "__main__":
     brain.evaluate(datasets["test"], min_key="WER",
                    test_loader_kwargs=hparams["test_dataloader_options"])
     # The selected (lowest dev WER) parameters; the test WER is for the record.
-    if sb.utils.distributed.if_main_process():
-        export(hparams, vocab, brain.test_wer)
-        print(f"[pretrain_a2w] test WER {brain.test_wer:.2f} %; exported to {pretrained}")
+    sb.utils.distributed.run_on_main(export, args=[hparams, vocab, brain.test_wer])

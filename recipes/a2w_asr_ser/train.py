@@ -37,6 +37,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
+from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 from speechbrain_ext.nnet.a2w import bos_sequences
 from speechbrain_ext.words import WordVocabulary
@@ -45,7 +46,7 @@ STREAMS = ("acoustic", "text", "asr_states")
 A2W_PARTS = ("asr_features", "asr_encoder", "asr_decoder")
 
 
-class A2WSERBrain(sb.Brain):
+class A2WSERBrain(DDPBrain):
     """Optional A2W ASR, one attentive BiLSTM per stream, FC 2048 + ReLU, softmax."""
 
     def check_streams(self):

@@ -169,6 +169,9 @@ def main(argv=None):
     parser.add_argument("--study_folder", default=None,
                         help="default: results/coattention_<size>_<folds>")
     parser.add_argument("--jobs", type=int, default=1, help="rows trained at once")
+    parser.add_argument("--emit_commands", default=None, metavar="DIR",
+                        help="run nothing: write one independent command per (model, fold) "
+                             "for a cluster (DIR/commands.txt, tools/slurm_submit.sh)")
     parser.add_argument("--tables_only", action="store_true",
                         help="only rewrite the tables from finished rows")
     args, overrides = parser.parse_known_args(argv)
@@ -183,6 +186,9 @@ def main(argv=None):
             parser.error("--data_folder is required (or --tables_only)")
         if args.size == "crnn" and not args.pretrained_ctc_folder and any(map(uses_asr, rows)):
             parser.error("--size crnn: the ASR-SER rows need --pretrained_ctc_folder")
+        if args.emit_commands:
+            return fold_runner.emit_study_commands(row_runs(args, rows, overrides),
+                                                   __file__, argv)
         failed = fold_runner.run_many(row_runs(args, rows, overrides), args.jobs)
         if failed:
             print(f"error: {', '.join(failed)} failed; rerun the same command to resume",

@@ -36,13 +36,14 @@ from speechbrain.utils.distributed import run_on_main
 
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
 from speechbrain_ext.ctc import character_encoder, load_released_ctc_head
+from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 from speechbrain_ext.nnet.hidden_layers import select_hidden_layer
 
 STREAMS = ("acoustic", "hidden", "text")
 
 
-class FusionASRSERBrain(sb.Brain):
+class FusionASRSERBrain(DDPBrain):
     """Optional ASR path (CTC), one encoder per stream, a fusion head, an emotion classifier."""
 
     def check_streams(self):

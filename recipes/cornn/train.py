@@ -28,10 +28,11 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
+from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 
 
-class CoRNNBrain(sb.Brain):
+class CoRNNBrain(DDPBrain):
     """Fixed-length 3-D log-mel -> encoder -> pooling over the utterance -> classifier."""
 
     def compute_forward(self, batch, stage):

@@ -25,10 +25,11 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
+from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 
 
-class ETransformerBrain(sb.Brain):
+class ETransformerBrain(DDPBrain):
     """Log-mel -> normalise, cut/pad to 4 s -> encoder -> statistics pooling -> linear."""
 
     def compute_forward(self, batch, stage):

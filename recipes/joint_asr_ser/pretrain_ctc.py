@@ -25,9 +25,10 @@ from hyperpyyaml import load_hyperpyyaml
 from data_prep.librispeech_prepare import prepare_librispeech
 from speechbrain_ext.audio import read_audio
 from speechbrain_ext.ctc import character_encoder, ctc_target_pipeline
+from speechbrain_ext.distributed import DDPBrain
 
 
-class CTCBrain(sb.Brain):
+class CTCBrain(DDPBrain):
     """Encoder + linear CTC head, greedy decoding for the WER."""
 
     def compute_forward(self, batch, stage):
@@ -88,6 +89,21 @@ def librispeech_datasets(hparams, ctc_encoder):
     return datasets
 
 
+def export_pretrained(hparams, test_wer):
+    """``encoder.ckpt``, ``ctc_lin.ckpt`` and ``test_wer.txt`` into ``pretrained_folder``."""
+    export = hparams["pretrained_folder"]
+    tmp = export + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name in ("encoder", "ctc_lin"):
+        torch.save(hparams[name].state_dict(), os.path.join(tmp, f"{name}.ckpt"))
+    with open(os.path.join(tmp, "test_wer.txt"), "w") as f:
+        f.write(f"{test_wer:.2f}\n")
+    shutil.rmtree(export, ignore_errors=True)
+    os.replace(tmp, export)
+    print(f"[pretrain_ctc] test WER {test_wer:.2f} %; exported to {export}")
+
+
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
@@ -129,14 +145,4 @@ if __name__ == "__main__":
                    test_loader_kwargs=hparams["test_dataloader_options"])
 
     # Export the selected (lowest dev WER) parameters; the test WER is for the record.
-    if sb.utils.distributed.if_main_process():
-        tmp = export + ".tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        for name in ("encoder", "ctc_lin"):
-            torch.save(hparams[name].state_dict(), os.path.join(tmp, f"{name}.ckpt"))
-        with open(os.path.join(tmp, "test_wer.txt"), "w") as f:
-            f.write(f"{brain.test_wer:.2f}\n")
-        shutil.rmtree(export, ignore_errors=True)
-        os.replace(tmp, export)
-        print(f"[pretrain_ctc] test WER {brain.test_wer:.2f} %; exported to {export}")
+    sb.utils.distributed.run_on_main(export_pretrained, args=[hparams, brain.test_wer])

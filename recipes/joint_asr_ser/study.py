@@ -47,17 +47,19 @@ def model_files(model, encoder):
             os.path.join(HERE, "hparams", f"{task}_{encoder}{suffix}.yaml"))
 
 
-def pretrain_stand_in(args):
-    """CTC pre-training of the CPU encoder on LibriSpeech (cached); returns its folder."""
+def pretrain_stand_in(args, run=True):
+    """CTC pre-training of the CPU encoder on LibriSpeech (cached): its command and the
+    folder it exports to; ``run``: run it first."""
     out = os.path.join(args.study_folder, "pretrain_ctc")
     cmd = [sys.executable, os.path.join(HERE, "pretrain_ctc.py"),
            os.path.join(HERE, "hparams", "pretrain_ctc_crnn.yaml"),
            f"--data_folder={args.librispeech_folder}", f"--output_folder={out}"]
     if args.pretrain_epochs:
         cmd.append(f"--number_of_epochs={args.pretrain_epochs}")
-    print(f"[study] {shlex.join(cmd)}", flush=True)
-    subprocess.run(cmd, check=True)
-    return os.path.join(out, "pretrained")
+    if run:
+        print(f"[study] {shlex.join(cmd)}", flush=True)
+        subprocess.run(cmd, check=True)
+    return cmd, os.path.join(out, "pretrained")
 
 
 def write_tables(study_folder, accuracy="WA"):
@@ -110,6 +112,9 @@ def main(argv=None):
                         help="default: results/study_<encoder>_<folds>")
     parser.add_argument("--jobs", type=int, default=1,
                         help="models trained at once (CPU: 2 on 2 cores, one thread each)")
+    parser.add_argument("--emit_commands", default=None, metavar="DIR",
+                        help="run nothing: write one independent command per (model, fold) "
+                             "for a cluster (DIR/commands.txt, tools/slurm_submit.sh)")
     parser.add_argument("--tables_only", action="store_true",
                         help="only rewrite table1.md and fig2.png from finished runs")
     args, overrides = parser.parse_known_args(argv)
@@ -125,10 +130,13 @@ def main(argv=None):
             parser.error("--data_folder is required (or --tables_only)")
         if not args.musan_folder and any(m.endswith("_noisy") for m in models):
             parser.error("the *_noisy models need --musan_folder (or leave them out of --models)")
+        prepare = []
         if args.encoder == "crnn":
             if not args.librispeech_folder:
                 parser.error("--encoder crnn needs --librispeech_folder for its CTC pre-training")
-            overrides.append(f"--pretrained_ctc_folder={pretrain_stand_in(args)}")
+            pretrain, pretrained = pretrain_stand_in(args, run=not args.emit_commands)
+            prepare.append(pretrain)
+            overrides.append(f"--pretrained_ctc_folder={pretrained}")
         recipe_args = [f"--data_folder={args.data_folder}"] + overrides
         if args.musan_folder:
             recipe_args += [f"--musan_folder={args.musan_folder}",
@@ -141,6 +149,8 @@ def main(argv=None):
             if args.fold_ids:
                 runs[model] += ["--fold_ids", args.fold_ids]
             runs[model] += recipe_args
+        if args.emit_commands:
+            return fold_runner.emit_study_commands(runs, __file__, argv, prepare)
         failed = fold_runner.run_many(runs, args.jobs)
         if failed:
             print(f"error: {', '.join(failed)} failed; rerun the same command to resume",

@@ -24,10 +24,11 @@ from hyperpyyaml import load_hyperpyyaml
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
 from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
 from speechbrain_ext.ctc import character_encoder
+from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
 
 
-class ASRBrain(sb.Brain):
+class ASRBrain(DDPBrain):
     """Encoder -> CTC head (w2v2: DNN + linear, as upstream) -> CTC; greedy transcripts."""
 
     def compute_forward(self, batch, stage):

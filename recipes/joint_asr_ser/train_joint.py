@@ -38,10 +38,11 @@ from hyperpyyaml import load_hyperpyyaml
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
 from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
 from speechbrain_ext.ctc import character_encoder
+from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 
 
-class JointASRSERBrain(sb.Brain):
+class JointASRSERBrain(DDPBrain):
     """Shared encoder, CTC head, and an SER head fusing acoustics with the transcript."""
 
     def compute_forward(self, batch, stage):

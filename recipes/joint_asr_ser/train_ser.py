@@ -30,10 +30,11 @@ from hyperpyyaml import load_hyperpyyaml
 
 from data_prep.fold_data import emotion_datasets, prepare_fold_data
 from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
+from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 
 
-class EmotionBrain(sb.Brain):
+class EmotionBrain(DDPBrain):
     """Utterance-level emotion classifier on top of a frame-level encoder."""
 
     def compute_forward(self, batch, stage):

@@ -64,7 +64,7 @@ import sys
 import soundfile as sf
 
 from speechbrain_ext.ctc import normalize_words
-from speechbrain_ext.files import write_json_atomic
+from speechbrain_ext.files import atomic_open, write_json_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import os
 import torch
 
 from speechbrain_ext.audio import read_audio
-from speechbrain_ext.files import write_json_atomic
+from speechbrain_ext.files import atomic_open, write_json_atomic
 
 
 class FeatureCache:
@@ -66,7 +66,6 @@ class FeatureCache:
         with torch.no_grad():
             feats = self.extractor.utterance_features(read_audio(wav_path))
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        torch.save(feats.clone(), tmp)
-        os.replace(tmp, path)  # a killed run never leaves a half-written file behind
+        with atomic_open(path, "wb") as f:  # a killed run leaves no half-written file
+            torch.save(feats.clone(), f)
         return feats

@@ -30,6 +30,9 @@ import json
 import os
 import tempfile
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: the permissions open() gives a new file
+
 
 @contextlib.contextmanager
 def atomic_open(path, mode="w", **open_options):
@@ -37,6 +40,7 @@ def atomic_open(path, mode="w", **open_options):
     when the ``with`` block ends without an exception (removed otherwise)."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
                                prefix=os.path.basename(path) + ".", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from a group
     try:
         with os.fdopen(fd, mode, **open_options) as f:
             yield f

@@ -254,14 +254,23 @@ def cluster_commands_message(folder, lines, prepare=()):
             "commands; LOCAL=1: run them here)")
 
 
+def _split_emit_commands(argv):
+    """(DIR, the other arguments) of a command line holding ``--emit_commands DIR`` or
+    ``--emit_commands=DIR``."""
+    argv = list(argv)
+    for at, arg in enumerate(argv):
+        if arg == "--emit_commands":
+            return argv[at + 1], argv[:at] + argv[at + 2:]
+        if arg.startswith("--emit_commands="):
+            return arg.split("=", 1)[1], argv[:at] + argv[at + 1:]
+    raise ValueError("no --emit_commands in the command line")
+
+
 def emit_study_commands(runs, study_script, argv=None, prepare=()):
     """A study script's ``--emit_commands DIR`` (in ``argv``, default ``sys.argv``): its
     runs as cluster jobs (:func:`write_cluster_commands`), finished by the same study
     command with ``--tables_only``. Returns 0, the study's exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    at = argv.index("--emit_commands")
-    folder = argv[at + 1]
-    del argv[at:at + 2]
+    folder, argv = _split_emit_commands(sys.argv[1:] if argv is None else argv)
     finish = [[sys.executable, os.path.abspath(study_script), *argv, "--tables_only"]]
     lines = write_cluster_commands(runs, folder, prepare, finish)
     print(f"[study] {cluster_commands_message(folder, lines, prepare)}", flush=True)
@@ -274,9 +283,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="[fold_runner] %(message)s")
 
     if args.emit_commands:
-        argv = list(sys.argv[1:] if argv is None else argv)
-        at = argv.index("--emit_commands")
-        del argv[at:at + 2]
+        _, argv = _split_emit_commands(sys.argv[1:] if argv is None else argv)
         lines = write_cluster_commands({_name_folder_folds(args, parser)[0]: argv},
                                        args.emit_commands)
         print(f"[fold_runner] {cluster_commands_message(args.emit_commands, lines)}")

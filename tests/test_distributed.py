@@ -60,7 +60,7 @@ def _tree(folder):
 
 # Known, not understood: a process of the A2W scripts sometimes aborts at interpreter
 # exit after the run finished ("terminate called without an active exception", seen in
-# 3 of about 16 two-process runs, never in single-process runs). Everything the run
+# a few two-process runs under load, never in single-process runs). Everything the run
 # wrote is still checked below; only that exit status is tolerated, with a warning.
 EXIT_ABORT = "terminate called without an active exception"
 

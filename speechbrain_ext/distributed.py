@@ -10,9 +10,12 @@ rank 0's running statistics to the other processes at every forward
 (``broadcast_buffers``), so all ranks evaluate, and rank 0 saves, one model.
 
 A process that ends while another still works (rank 0 exporting a model) leaves its
-gloo process group first (``destroy_process_group`` at exit): left to the interpreter's
-teardown, gloo's threads sometimes abort the finished process ("terminate called
-without an active exception") and torchrun reports the run as failed.
+gloo process group first, at exit: it drops its DDP wrappers (whose reducers hold the
+process group, so that ``destroy_process_group`` alone does not free it) and then
+destroys the group, so that gloo's threads stop while the interpreter is still whole.
+Left to the interpreter's teardown, a gloo thread that must take the GIL is ended by
+Python, which aborts the process ("terminate called without an active exception") and
+torchrun reports the run as failed.
 
 ``--debug`` under ``torchrun`` needs ``--debug_persistently``: otherwise SpeechBrain
 gives every process its own temporary checkpoint folder, rank 0's checkpoints are
@@ -41,6 +44,8 @@ torch.Size([5, 4])
 """
 
 import atexit
+import gc
+import weakref
 
 import speechbrain as sb
 import torch
@@ -63,7 +68,9 @@ class DDPBrain(sb.Brain):
             raise ValueError("--debug under torchrun needs --debug_persistently: every "
                              "process would checkpoint into its own temporary folder")
         if self.distributed_launch:
-            atexit.register(_leave_process_group)
+            if not _DISTRIBUTED_BRAINS:
+                atexit.register(_leave_process_group)
+            _DISTRIBUTED_BRAINS.add(self)
 
     def _wrap_distributed(self):
         """SpeechBrain's wrapping on GPU; on CPU, DDP without ``SyncBatchNorm`` (CUDA only)."""
@@ -75,6 +82,15 @@ class DDPBrain(sb.Brain):
                     module, device_ids=None, find_unused_parameters=self.find_unused_parameters)
 
 
+_DISTRIBUTED_BRAINS = weakref.WeakSet()
+
+
 def _leave_process_group():
+    for brain in list(_DISTRIBUTED_BRAINS):
+        for name, module in list(brain.modules.items()):
+            if isinstance(module, DistributedDataParallel):
+                brain.modules[name] = module.module
+    gc.collect()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+    gc.collect()

@@ -210,7 +210,8 @@ def test_crnn_layers_are_the_stacked_model_run_layer_by_layer():
     conv = enc.conv(enc.norm(enc.fbank(wavs[:1]), lens[:1]).transpose(1, 2)).transpose(1, 2)
     assert torch.allclose(select_hidden_layer(hiddens, "first")[:1], conv, atol=1e-5)
     # middle: the output of the second of three BiGRU layers, fed to the third gives the final
-    third = enc._gru_layer(2, select_hidden_layer(hiddens, "middle")[:1], torch.ones(1))
+    middle = select_hidden_layer(hiddens, "middle")[:1]
+    third = enc._gru_layer(2, middle, torch.tensor([middle.shape[1]]))
     assert torch.allclose(third, final[:1], atol=1e-5)
 
 

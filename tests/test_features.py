@@ -23,3 +23,28 @@ def test_normalisation_statistics_survive_a_state_dict_round_trip(cls):
 
     # Without the statistics in the state_dict, a reloaded module cannot even normalise.
     assert torch.allclose(out(trained), out(reloaded))
+
+
+def test_crnn_bigru_without_packing_equals_the_packed_bigru():
+    """Outputs and gradients of LogMelCRNN's BiGRU equal the packed-sequence BiGRU's."""
+    torch.manual_seed(0)
+    enc = LogMelCRNN(dropout=0.0)
+    x = torch.randn(4, 30, 256, requires_grad=True)
+    steps = torch.tensor([30, 22, 9, 1])
+    ours = enc._gru_layer(0, x, steps)
+    grads = torch.autograd.grad(ours.pow(2).sum(), [x, enc.rnn.rnn.weight_hh_l0_reverse])
+    one_layer = torch.nn.GRU(256, 160, bidirectional=True, batch_first=True)
+    one_layer.load_state_dict({k: v for k, v in enc.rnn.rnn.state_dict().items() if "_l0" in k})
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, steps, batch_first=True,
+                                                     enforce_sorted=False)
+    reference, _ = torch.nn.utils.rnn.pad_packed_sequence(one_layer(packed)[0], batch_first=True,
+                                                          total_length=30)
+    reference_grads = torch.autograd.grad(reference.pow(2).sum(),
+                                          [x, one_layer.weight_hh_l0_reverse])
+    assert torch.allclose(ours, reference, atol=1e-5)
+    assert ours[3, 1:].abs().max() == 0  # padded frames stay zero
+    for got, expected in zip(grads, reference_grads):
+        assert torch.allclose(got, expected, atol=1e-4)
+    # The weights are still SpeechBrain's GRU's: checkpoints of before load as they are.
+    names = set(enc.state_dict())
+    assert "rnn.rnn.weight_hh_l2_reverse" in names and not any("one_direction" in n for n in names)

@@ -18,7 +18,7 @@ CORNN_YAMLS = ["cornn", "wo_conformer", "wo_bilstm", "acrnn"]
 
 
 def _hparams(recipe, name, tmp_path, **overrides):
-    if recipe == "e_transformer":
+    if recipe in ("e_transformer", "cornn"):
         overrides["feature_cache_folder"] = str(tmp_path / "cache")
     with open(os.path.join(REPO, "recipes", recipe, "hparams", f"{name}.yaml")) as f:
         return load_hyperpyyaml(f, {"data_folder": "unused", "output_folder": str(tmp_path),

@@ -36,12 +36,16 @@ class CoRNNBrain(DDPBrain):
     """Fixed-length 3-D log-mel -> encoder -> pooling over the utterance -> classifier."""
 
     def compute_forward(self, batch, stage):
-        """wav -> (augment, training only) -> features -> encoder -> pooled -> log-probs."""
+        """Cached raw log-mel (or wav -> augment -> log-mel) -> encoder -> pooled -> log-probs."""
         batch = batch.to(self.device)
-        wavs, wav_lens = batch.sig
-        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
-            wavs, wav_lens = self.hparams.wav_augment(wavs, wav_lens)
-        feats, feat_lens = self.modules.features(wavs, wav_lens)
+        if hasattr(batch, "feats"):  # cached raw 3-D log-mel
+            raw, raw_lens = batch.feats
+            feats, feat_lens = self.modules.features.from_features(raw, raw_lens)
+        else:
+            wavs, wav_lens = batch.sig
+            if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+                wavs, wav_lens = self.hparams.wav_augment(wavs, wav_lens)
+            feats, feat_lens = self.modules.features(wavs, wav_lens)
         frames = self.modules.encoder(feats)
         # Pool over the utterance's own frames only: padding never reaches the output.
         pooled = self.modules.pooling(frames, feat_lens).squeeze(1)
@@ -100,7 +104,11 @@ if __name__ == "__main__":
     )
 
     test_manifests = prepare_fold_data(hparams)  # prep, fold, MUSAN, test matrix
-    datasets, label_encoder = emotion_datasets(hparams, test_manifests)
+    # Features from the cache (computed once, read every epoch), unless a wav_augment
+    # needs the waveform or the YAML says use_feature_cache: False.
+    use_cache = hparams["use_feature_cache"] and "wav_augment" not in hparams
+    cache = hparams["feature_cache"] if use_cache else None
+    datasets, label_encoder = emotion_datasets(hparams, test_manifests, feature_cache=cache)
 
     brain = CoRNNBrain(
         modules=hparams["modules"],

@@ -35,14 +35,14 @@ class ETransformerBrain(DDPBrain):
     def compute_forward(self, batch, stage):
         """Cached raw log-mel (or wav -> augment -> log-mel) -> log-probabilities."""
         batch = batch.to(self.device)
-        if hasattr(self.hparams, "wav_augment"):  # no cache: the augmenter needs the wav
-            wavs, wav_lens = batch.sig
-            if stage == sb.Stage.TRAIN:
-                wavs, wav_lens = self.hparams.wav_augment(wavs, wav_lens)
-            feats, feat_lens = self.modules.features(wavs, wav_lens)
-        else:
+        if hasattr(batch, "feats"):  # cached raw log-mel
             raw, raw_lens = batch.feats
             feats, feat_lens = self.modules.features.from_features(raw, raw_lens)
+        else:
+            wavs, wav_lens = batch.sig
+            if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+                wavs, wav_lens = self.hparams.wav_augment(wavs, wav_lens)
+            feats, feat_lens = self.modules.features(wavs, wav_lens)
         frames = self.modules.encoder(feats)
         # Time pooling halves the frames, not the relative lengths: feat_lens still hold.
         pooled = self.modules.pooling(frames, feat_lens).squeeze(1)
@@ -101,8 +101,10 @@ if __name__ == "__main__":
     )
 
     test_manifests = prepare_fold_data(hparams)  # prep, fold, MUSAN, test matrix
-    # Features from the cache, unless a wav_augment needs the waveform.
-    cache = None if "wav_augment" in hparams else hparams["feature_cache"]
+    # Features from the cache (computed once, read every epoch), unless a wav_augment
+    # needs the waveform or the YAML says use_feature_cache: False.
+    use_cache = hparams["use_feature_cache"] and "wav_augment" not in hparams
+    cache = hparams["feature_cache"] if use_cache else None
     datasets, label_encoder = emotion_datasets(hparams, test_manifests, feature_cache=cache)
 
     brain = ETransformerBrain(

@@ -32,7 +32,7 @@ torch.Size([2, 34, 320])
 import torch
 from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.lobes.features import Fbank
-from speechbrain.nnet.RNN import GRU, pack_padded_sequence, pad_packed_sequence
+from speechbrain.nnet.RNN import GRU
 from speechbrain.processing.features import InputNormalization
 
 from speechbrain_ext.features import SavesNormalizationStats
@@ -91,8 +91,10 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         self.subsampling = subsampling
         # One-layer GRUs that run the stacked GRU's own weights layer by layer
         # (output_all_hiddens); a plain list, so that the state_dict is unchanged.
-        self._one_layer = [torch.nn.GRU(size, rnn_size, bidirectional=True, batch_first=True)
-                           for size in (conv_channels, 2 * rnn_size)] if output_all_hiddens else []
+        # One direction of one layer, run with self.rnn's weights (not a submodule: the
+        # weights stay where checkpoints and optimisers have always found them).
+        self._one_direction = [torch.nn.GRU(size, rnn_size, batch_first=True)
+                               for size in (conv_channels, 2 * rnn_size)]
 
     def forward(self, wavs, wav_lens=None):
         """(batch, samples) -> (batch, frames, 2 * rnn_size); ``wav_lens`` relative (0-1].
@@ -109,27 +111,41 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         steps = (samples // self.fbank.compute_STFT.hop_length + 1).clamp(max=feats.shape[1])
         feats = feats * length_to_mask(steps, max_len=feats.shape[1]).unsqueeze(-1)
         x = self.conv(feats.transpose(1, 2)).transpose(1, 2)
-        # The GRU packs lengths * frames cast to int (a truncation): give it the exact
-        # count of real output frames of the strided convolution, plus half a frame.
-        conv_steps = (steps - 1) // self.subsampling + 1
-        rnn_lens = torch.clamp(conv_steps + 0.5, max=x.shape[1]) / x.shape[1]
-        if not self.output_all_hiddens:
-            x, _ = self.rnn(x, lengths=rnn_lens)
-            return x
+        conv_steps = ((steps - 1) // self.subsampling + 1).clamp(max=x.shape[1])
         hiddens = [x]
         for layer in range(self.rnn_layers):
             if layer > 0:  # the stacked GRU's dropout between layers
                 x = torch.nn.functional.dropout(x, self.dropout, self.training)
-            x = self._gru_layer(layer, x, rnn_lens)
+            x = self._gru_layer(layer, x, conv_steps)
             hiddens.append(x)
-        return hiddens
+        return hiddens if self.output_all_hiddens else x
 
-    def _gru_layer(self, layer, x, rnn_lens):
-        """Layer ``layer`` of ``self.rnn`` alone, on padded ``x`` (packed as GRU does)."""
-        template = self._one_layer[min(layer, 1)]
-        params = {name: getattr(self.rnn.rnn, name.replace("_l0", f"_l{layer}"))
-                  for name, _ in template.named_parameters()}
+    def _gru_layer(self, layer, x, steps):
+        """BiGRU layer ``layer`` of ``self.rnn`` on padded ``x`` of ``steps`` valid frames.
+
+        Equal, up to float rounding, to the packed-sequence BiGRU (each utterance sees
+        its own frames only; zeros at padded frames), computed without packing: the
+        forward direction on the padded batch (padding comes after what it reads), the
+        backward one on each utterance reversed within its own length. Why: on CPU,
+        PyTorch's backward through a packed GRU costs about twice the padded one.
+        """
         total = x.shape[1]
-        out, _ = torch.func.functional_call(template, params, (pack_padded_sequence(x, rnn_lens),))
-        out = pad_packed_sequence(out)
-        return torch.nn.functional.pad(out, (0, 0, 0, total - out.shape[1]))
+        frames = torch.arange(total, device=x.device)
+        steps = steps.to(x.device).unsqueeze(1)
+        valid = frames < steps  # (batch, frames)
+        # Reverses frames [0, steps) of each utterance; padded frames stay in place.
+        reverse = torch.where(valid, steps - 1 - frames, frames)
+        template = self._one_direction[min(layer, 1)]
+        outputs = []
+        for suffix, sequence in (("", x), ("_reverse", _take_frames(x, reverse))):
+            params = {name: getattr(self.rnn.rnn, name.replace("_l0", f"_l{layer}") + suffix)
+                      for name, _ in template.named_parameters()}
+            out, _ = torch.func.functional_call(template, params, (sequence,))
+            outputs.append(out)
+        outputs[1] = _take_frames(outputs[1], reverse)
+        return torch.cat(outputs, dim=-1) * valid.unsqueeze(-1)
+
+
+def _take_frames(x, index):
+    """``x[b, index[b, t]]`` for every utterance b and frame t."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))

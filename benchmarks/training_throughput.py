@@ -54,9 +54,9 @@ CONFIGS = [
     ("joint_asr_ser/ser_ecapa", "recipes/joint_asr_ser/train_ser.py",
      "recipes/joint_asr_ser/hparams/ser_ecapa.yaml", "iemocap", []),
     ("cornn/cornn", "recipes/cornn/train.py", "recipes/cornn/hparams/cornn.yaml", "iemocap",
-     []),
-    ("cornn/cornn, no feature cache", "recipes/cornn/train.py",
-     "recipes/cornn/hparams/cornn.yaml", "iemocap", ["--use_feature_cache=False"]),
+     ["--use_feature_cache=False"]),
+    ("cornn/cornn, feature cache", "recipes/cornn/train.py",
+     "recipes/cornn/hparams/cornn.yaml", "iemocap", ["--use_feature_cache=True"]),
     ("e_transformer/e_transformer", "recipes/e_transformer/train.py",
      "recipes/e_transformer/hparams/e_transformer.yaml", "iemocap", []),
     ("e_transformer/e_transformer, no feature cache", "recipes/e_transformer/train.py",
@@ -144,6 +144,44 @@ def child(record_file, script, argv):
     _instrument(record_file)
     sys.argv = [script, *argv]
     runpy.run_path(script, run_name="__main__")
+    with open(record_file) as f:
+        record = json.load(f)
+    record["peak_rss_mb_at_exit"] = _peak_rss_mb()  # the test stage included
+    with open(record_file, "w") as f:
+        json.dump(record, f)
+
+
+def child_fold_runner(record_file, argv):
+    """The fold runner in this process: its own peak and its largest child's."""
+    sys.argv = ["fold_runner", *argv]
+    try:
+        runpy.run_module("speechbrain_ext.fold_runner", run_name="__main__")
+    except SystemExit as status:
+        if status.code:
+            raise
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    with open(record_file, "w") as f:
+        json.dump({"fold_runner_mb": _peak_rss_mb(), "largest_child_mb": children}, f)
+
+
+def fold_runner_memory(args):
+    """Peak memory of a fold runner testing cornn on the 7 conditions of one fold."""
+    folder = os.path.abspath(os.path.join(args.out, "fold_runner"))
+    os.makedirs(args.out, exist_ok=True)
+    record_file = folder + ".json"
+    cmd = [sys.executable, os.path.abspath(__file__), "--child_fold_runner", record_file,
+           "recipes/cornn/train.py", "recipes/cornn/hparams/cornn.yaml",
+           "--folds", args.fold_scheme, "--fold_ids", str(args.fold), "--cv_folder", folder,
+           f"--data_folder={os.path.join(args.data_root, 'IEMOCAP_full_release')}",
+           f"--musan_folder={os.path.join(args.data_root, 'musan')}",
+           "--test_conditions=[clean,noise_15,noise_5,music_15,music_5,babble_15,babble_5]",
+           "--number_of_epochs=1", f"--feature_cache_folder={folder}_cache"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    with open(folder + ".console.txt", "w") as console:
+        subprocess.run(cmd, cwd=REPO, env=env, stdout=console, stderr=subprocess.STDOUT,
+                       check=True)
+    with open(record_file) as f:
+        return json.load(f)
 
 
 # -------------------------------------------------------------------------- parent
@@ -196,6 +234,7 @@ def summarize(record, epoch):
         "optimizer_share": optimizer / stage,
         "train_stage_s": stage,
         "peak_rss_mb": record["peak_rss_mb_after_train"],
+        "peak_rss_mb_at_exit": record["peak_rss_mb_at_exit"],
     }
 
 
@@ -224,8 +263,8 @@ def _spread(values, fmt):
 
 def table(results, baseline_rss):
     lines = ["| configuration | audio s / s | padded | loading | forward | backward | "
-             "optimizer | peak RSS MB (above import) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "optimizer | peak RSS MB in training (above import) | with the test |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, runs in results.items():
         if not runs:
             continue
@@ -235,7 +274,8 @@ def table(results, baseline_rss):
             + " | ".join(f"{100 * statistics.median(r[k] for r in runs):.0f} %"
                          for k in ("padded_share", "loading_share", "forward_share",
                                    "backward_share", "optimizer_share"))
-            + f" | {statistics.median(rss):.0f} ({statistics.median(rss) - baseline_rss:.0f}) |")
+            + f" | {statistics.median(rss):.0f} ({statistics.median(rss) - baseline_rss:.0f})"
+            + f" | {statistics.median(r['peak_rss_mb_at_exit'] for r in runs):.0f} |")
     return "\n".join(lines)
 
 
@@ -248,8 +288,9 @@ def ratios(results):
         base = results.get(name.split(", ")[0], [])
         per_repeat = [b["audio_s_per_s"] / v["audio_s_per_s"] for b, v in zip(base, runs)]
         if per_repeat:
-            lines.append(f"- {name.split(', ')[0]} / {name}: throughput ratio "
-                         f"{_spread(per_repeat, '{:.2f}')} over {len(per_repeat)} repeats")
+            lines.append(f"- throughput of {name.split(', ')[0]} / that with "
+                         f"{name.split(', ')[1]}: {_spread(per_repeat, '{:.2f}')} over "
+                         f"{len(per_repeat)} repeats")
     return "\n".join(lines)
 
 
@@ -266,6 +307,8 @@ def main(argv=None):
     parser.add_argument("--fold", type=int, default=1)
     parser.add_argument("--only", default=None, help="comma-separated configuration names")
     parser.add_argument("--list", action="store_true", help="print the configurations")
+    parser.add_argument("--report_only", action="store_true",
+                        help="write the report from the runs already in --out, run nothing")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(c[0] for c in CONFIGS))
@@ -286,10 +329,19 @@ def main(argv=None):
                   "a2w": os.path.join(args.out, "pretrain_a2w", "r0", "pretrained")}
     results = {c[0]: [] for c in configs}
     print(f"[benchmark] {machine()}", flush=True)
+    if not args.report_only:
+        runner = fold_runner_memory(args)
+        print(f"[benchmark] fold runner: {runner}", flush=True)
     for repeat in range(args.repeats):
         for config in configs:
             folder = os.path.join(args.out, config[0].replace(", ", "__").replace(" ", "_"),
                                   f"r{repeat}")
+            if args.report_only:
+                path = os.path.join(folder, "benchmark_record.json")
+                if os.path.exists(path) and "peak_rss_mb_at_exit" in open(path).read():
+                    with open(path) as f:
+                        results[config[0]].append(summarize(json.load(f), args.epochs))
+                continue
             os.makedirs(folder, exist_ok=True)
             record = run_config(config, args, os.path.abspath(folder), pretrained)
             figures = summarize(record, args.epochs)
@@ -297,12 +349,18 @@ def main(argv=None):
             print(f"[benchmark] repeat {repeat + 1}/{args.repeats} {config[0]}: "
                   f"{figures['audio_s_per_s']:.1f} audio s/s, run {record['run_wall_s']:.0f} s",
                   flush=True)
+    with open(os.path.join(args.out, "fold_runner.json")) as f:
+        runner = json.load(f)
+    repeats = min(len(runs) for runs in results.values())
     baseline = import_only_rss_mb()
     report = (f"Machine: {machine()}\nCommand: {' '.join(sys.argv)}\n"
               f"Epoch {args.epochs} of {args.epochs} of each run, fold {args.fold_scheme} "
-              f"{args.fold}; median (min-max) over {args.repeats} interleaved repeats.\n\n"
+              f"{args.fold}; median (min-max) over {repeats} interleaved repeats.\n\n"
               f"{table(results, baseline)}\n\n{ratios(results)}\n\n"
-              f"A process that only imports torch and SpeechBrain: {baseline:.0f} MB.\n")
+              f"A process that only imports torch and SpeechBrain: {baseline:.0f} MB.\n"
+              f"Fold runner testing cornn on 7 conditions of one fold (238 turns x 7): "
+              f"itself {runner['fold_runner_mb']:.0f} MB, its training process "
+              f"{runner['largest_child_mb']:.0f} MB at peak.\n")
     print(report)
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write(report)
@@ -313,5 +371,7 @@ def main(argv=None):
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--child_fold_runner":
+        child_fold_runner(sys.argv[2], sys.argv[3:])
     else:
         main()

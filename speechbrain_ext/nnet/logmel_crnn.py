@@ -12,7 +12,9 @@ With the defaults (256 conv channels, subsampling 3, 3 x BiGRU 160) it has about
 1.4 M parameters: the size that reached about 20 % WER with CTC on the synthetic
 corpus in the project's feasibility measurements (0.6 M parameters: 32 %). Normalisation is ``global`` (running
 statistics, padding excluded) by default: ``sentence`` normalisation would remove
-the loudness of each utterance, a strong emotion cue.
+the loudness of each utterance, a strong emotion cue. The BiGRU sees each utterance's
+own frames only, as a packed sequence would, but runs without packing: on CPU the
+backward pass through a packed GRU costs about twice the padded one.
 
 Example
 -------

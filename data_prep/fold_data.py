@@ -10,6 +10,8 @@ The hparams keys used are those of the recipes' YAMLs: ``corpus`` (``iemocap``,
 ``output_folder``, ``{train,valid,test}_annotation``, ``save_folder``; and, for noise
 (optional; defaults in ``NOISE_DEFAULTS``), ``musan_folder``, ``musan_prep_folder``,
 ``noise_test_fraction``, ``noise_seed``, ``noisy_test_folder``, ``test_conditions``.
+Validation and test sets come sorted by duration (less padding); training sets as
+the manifest orders them (the recipes shuffle or bucket them).
 
 Example
 -------
@@ -27,6 +29,10 @@ Example
 >>> datasets, label_encoder = emotion_datasets(hparams, manifests)
 >>> sorted(datasets), len(label_encoder)
 (['test_clean', 'train', 'valid'], 4)
+>>> test = datasets["test_clean"]  # validation and test sets: shortest first
+>>> durations = [test.data[uid]["duration"] for uid in test.data_ids]
+>>> durations == sorted(durations), len(durations) > 5
+(True, True)
 """
 
 import logging
@@ -165,6 +171,8 @@ def emotion_datasets(hparams, test_manifests, feature_cache=None, ctc_encoder=No
         datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
             json_path=json_path, replacements=replacements,
             dynamic_items=dynamic_items, output_keys=output_keys)
+        if split != "train":  # by duration: less padding; the order changes no prediction
+            datasets[split] = datasets[split].filtered_sorted(sort_key="duration")
     os.makedirs(hparams["save_folder"], exist_ok=True)
     label_encoder.load_or_create(
         path=os.path.join(hparams["save_folder"], "label_encoder.txt"),

@@ -21,7 +21,9 @@ Each (utterance, condition) draws from its own generator seeded by
 ``(seed, utterance id, condition)``: the same inputs give byte-identical outputs,
 and an utterance gets the same noise whichever manifest (fold) it comes in. The
 SNR is set on the utterance's samples; when the mixture would clip, speech and
-noise are scaled down together (``gain`` < 1, SNR unchanged).
+noise are scaled down together (``gain`` < 1, SNR unchanged). Processes that build
+into the same ``out`` at once (the models of a study share one matrix per fold) take
+turns under a lock beside it: the first builds, the others find it built.
 
 Command line::
 
@@ -59,7 +61,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from speechbrain_ext.audio import read_audio
-from speechbrain_ext.files import write_json_atomic
+from speechbrain_ext.files import file_lock, write_json_atomic
 from speechbrain_ext.noise import MusanMixer, SilentSignalError, signal_power
 
 logger = logging.getLogger(__name__)
@@ -145,12 +147,27 @@ def build_noisy_testsets(manifest, noise_csvs, out, seed=0, conditions=tuple(CON
                "replacements": replacements}
     paths = {c: os.path.join(out, f"{c}.json") for c in conditions}
     options_path = os.path.join(out, "options.json")
-    if skip_if_done and os.path.exists(options_path) and all(map(os.path.exists, paths.values())):
-        with open(options_path) as f:
-            if json.load(f) == options:
-                logger.info("noisy test sets already built in %s, skipping", out)
-                return paths
+    # Models of a study that share one matrix per fold may start together: the first
+    # builds it under the lock, the others wait, then find it built.
+    with file_lock(os.path.normpath(out) + ".lock"):
+        if skip_if_done and os.path.exists(options_path) and all(map(os.path.exists,
+                                                                     paths.values())):
+            with open(options_path) as f:
+                if json.load(f) == options:
+                    logger.info("noisy test sets already built in %s, skipping", out)
+                    return paths
+        manifests = _mix_matrix(manifest, data, ids, csvs, out, seed, conditions,
+                                replacements, sample_rate)
+        for c, path in paths.items():
+            write_json_atomic(path, manifests[c], indent=2, sort_keys=True)
+        write_json_atomic(options_path, options, indent=2, sort_keys=True)
+    logger.info("noisy test sets: %d utterances x %d conditions in %s", len(ids),
+                len(conditions), out)
+    return paths
 
+
+def _mix_matrix(manifest, data, ids, csvs, out, seed, conditions, replacements, sample_rate):
+    """Writes the noisy wavs of ``ids`` into ``out``; returns ``{condition: manifest}``."""
     mixer = MusanMixer(csvs.get("noise"), csvs.get("music"), csvs.get("babble"), sample_rate)
     files = {t: {row["ID"]: row["wav"] for row in pool.rows} for t, pool in mixer.pools.items()}
     manifests = {c: {} for c in conditions}
@@ -184,12 +201,7 @@ def build_noisy_testsets(manifest, noise_csvs, out, seed=0, conditions=tuple(CON
                 noise_files=[files[noise_type][i] for i in record["noise_ids"]],
                 noise_offsets=record["noise_offsets"], gain=round(gain, 6),
                 clean_wav=entry["wav"])
-    for c, path in paths.items():
-        write_json_atomic(path, manifests[c], indent=2, sort_keys=True)
-    write_json_atomic(options_path, options, indent=2, sort_keys=True)
-    logger.info("noisy test sets: %d utterances x %d conditions in %s", len(ids),
-                len(conditions), out)
-    return paths
+    return manifests
 
 
 def main(argv=None):

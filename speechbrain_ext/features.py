@@ -100,6 +100,50 @@ class FixedLengthLogMel(SavesNormalizationStats, torch.nn.Module):
         frames = torch.tensor([len(f) for f in per_utt], dtype=torch.float, device=wavs.device)
         return self.from_features(batch, frames / batch.shape[1])
 
+    def batch_features(self, batch, wav_augment=None):
+        """Features of a SpeechBrain padded batch, from its cache when it has one.
+
+        A batch with ``feats`` (raw features a ``FeatureCache`` stored) goes through
+        ``from_features``; otherwise its waveforms ``sig``, first augmented by
+        ``wav_augment`` when one is given (training), go through ``forward``.
+
+        Arguments
+        ---------
+        batch : speechbrain.dataio.batch.PaddedBatch
+            With ``feats`` (cached raw features) or ``sig`` (waveforms).
+        wav_augment : callable, optional
+            ``(wavs, wav_lens) -> (wavs, wav_lens)``, e.g. SpeechBrain's ``Augmenter``;
+            not applied to cached features (noisy training computes on the fly).
+
+        Returns
+        -------
+        feats : torch.Tensor
+            (batch, max_frames, n_mels, channels).
+        feat_lens : torch.Tensor
+            Relative lengths of each utterance's own frames.
+
+        Example
+        -------
+        >>> from types import SimpleNamespace
+        >>> from speechbrain.dataio.batch import PaddedBatch
+        >>> features = FixedLengthLogMel(max_frames=100, deltas=False, normalization=None)
+        >>> wavs = PaddedBatch([{"sig": torch.randn(16000)}, {"sig": torch.randn(8000)}])
+        >>> feats, lens = features.batch_features(wavs)
+        >>> cached = PaddedBatch([{"feats": features.utterance_features(w[: int(n)])}
+        ...     for w, n in zip(wavs.sig.data, wavs.sig.lengths * 16000)])
+        >>> bool(torch.allclose(features.batch_features(cached)[0], feats, atol=1e-5))
+        True
+        >>> double = lambda wavs, lens: (torch.cat([wavs, wavs]), torch.cat([lens, lens]))
+        >>> features.batch_features(wavs, wav_augment=double)[0].shape
+        torch.Size([4, 100, 40, 1])
+        """
+        if hasattr(batch, "feats"):
+            return self.from_features(*batch.feats)
+        wavs, wav_lens = batch.sig
+        if wav_augment is not None:
+            wavs, wav_lens = wav_augment(wavs, wav_lens)
+        return self(wavs, wav_lens)
+
     def from_features(self, feats, feat_lens):
         """Normalise, cut / zero-pad a batch of raw features (B, T, channels * n_mels).
 

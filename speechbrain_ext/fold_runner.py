@@ -7,7 +7,8 @@
         [--summarize_only] [recipe overrides, e.g. --data_folder=... --number_of_epochs=5]
 
 Each fold runs as ``RECIPE_SCRIPT HPARAMS --fold_scheme=S --fold=K
---output_folder=CV_FOLDER/foldK [overrides]`` in its own process. A fold is
+--output_folder=CV_FOLDER/foldK [overrides]`` in its own process, ``{fold}`` in an
+override replaced by K (``--noisy_test_folder=study/noisy_test/fold{fold}``). A fold is
 finished when its ``predictions.json`` exists (the recipe writes it atomically
 after testing); a rerun skips finished folds and resumes the first unfinished
 one from its last checkpoint. Finally ``CV_FOLDER`` receives ``summary.json``,
@@ -62,8 +63,10 @@ def run_fold(script, hparams, scheme, fold, cv_folder, overrides, launcher):
     if os.path.exists(os.path.join(out, PREDICTIONS)):
         logger.info("fold %d: finished earlier, skipped", fold)
         return False
+    # "{fold}" in an override names a folder of this fold shared by the models of a study.
     cmd = launcher + [script, hparams, f"--fold_scheme={scheme}", f"--fold={fold}",
-                      f"--output_folder={out}"] + list(overrides)
+                      f"--output_folder={out}"] + [o.replace("{fold}", str(fold))
+                                                   for o in overrides]
     logger.info("fold %d: %s", fold, shlex.join(cmd))
     subprocess.run(cmd, check=True)
     if not os.path.exists(os.path.join(out, PREDICTIONS)):

@@ -4,6 +4,7 @@ folder's MUSAN pools), and the summarize step collects them."""
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -64,13 +65,19 @@ def test_study_emits_prepare_array_and_summary(corpora, tmp_path):
          "--models", "joint,ser,asr", "--folds", "session5", "--fold_ids", "1,2",
          "--study_folder", str(study), f"--data_folder={corpora['iemocap']}",
          f"--librispeech_folder={corpora['librispeech']}", "--emit_commands", str(jobs),
-         "--number_of_epochs=2"],
+         f"--musan_folder={corpora['musan']}", "--number_of_epochs=2"],
         cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = (jobs / "commands.txt").read_text().splitlines()
     assert len(lines) == 6  # 3 models x 2 folds
     assert all(f"--pretrained_ctc_folder={study}/pretrain_ctc/pretrained" in line
                for line in lines)
+    # The three models of a fold share its MUSAN pools and its test matrix (the fold
+    # runner puts the fold number in "{fold}").
+    words = [shlex.split(line.split(" && ", 1)[1]) for line in lines]
+    assert all(f"--musan_prep_folder={study}/shared/musan_prep" in w for w in words)
+    assert all(f"--noisy_test_folder={study}/shared/noisy_test_session5_fold{{fold}}" in w
+               for w in words)
     assert "pretrain_ctc.py" in (jobs / "prepare.sh").read_text()
     summarize = (jobs / "summarize.sh").read_text().splitlines()
     assert sum("--summarize_only" in line for line in summarize) == 3

@@ -16,7 +16,8 @@ FAKE_RECIPE = textwrap.dedent('''
     args = dict(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--"))
     fold, out = int(args["fold"]), args["output_folder"]
     log = os.path.join(os.path.dirname(out), "calls.log")
-    open(log, "a").write(f"{fold} {args['fold_scheme']} {args.get('number_of_epochs')}\\n")
+    open(log, "a").write(f"{fold} {args['fold_scheme']} {args.get('number_of_epochs')} "
+                         f"{args.get('noisy_test_folder')}\\n")
     fail = os.path.join(os.path.dirname(out), "FAIL_ONCE")
     if fold == 2 and os.path.exists(fail):
         os.remove(fail)
@@ -56,7 +57,7 @@ def test_resume_at_first_unfinished_fold(fake, capsys):
     assert fold_runner.main(args) == 0
     assert _calls(cv_folder) == ["1", "2", "2", "3", "4", "5"]  # fold 1 not rerun
     line = open(os.path.join(cv_folder, "calls.log")).readline().split()
-    assert line[1:] == ["session5", "3"]  # scheme and overrides reach the recipe
+    assert line[1:] == ["session5", "3", "None"]  # scheme and overrides reach the recipe
 
     summary = json.load(open(os.path.join(cv_folder, "summary.json")))
     clean = summary["conditions"]["clean"]
@@ -83,6 +84,16 @@ def test_subset_is_named_and_summarize_only(fake, capsys):
     assert fold_runner.main([script, hparams, "--folds", "speaker10", "--cv_folder", cv_folder,
                     "--summarize_only"]) == 0
     assert _calls(cv_folder) == ["1", "3"]
+
+
+def test_fold_placeholder_in_an_override_names_the_fold(fake):
+    script, hparams, cv_folder = fake
+    assert fold_runner.main([script, hparams, "--folds", "session5", "--cv_folder", cv_folder,
+                             "--launcher", sys.executable, "--fold_ids", "2,4",
+                             "--noisy_test_folder=study/noisy_test_fold{fold}"]) == 0
+    lines = [line.split() for line in open(os.path.join(cv_folder, "calls.log"))]
+    assert [(line[0], line[3]) for line in lines] == [("2", "study/noisy_test_fold2"),
+                                                      ("4", "study/noisy_test_fold4")]
 
 
 def test_bad_fold_ids(fake):

@@ -35,14 +35,8 @@ class ETransformerBrain(DDPBrain):
     def compute_forward(self, batch, stage):
         """Cached raw log-mel (or wav -> augment -> log-mel) -> log-probabilities."""
         batch = batch.to(self.device)
-        if hasattr(batch, "feats"):  # cached raw log-mel
-            raw, raw_lens = batch.feats
-            feats, feat_lens = self.modules.features.from_features(raw, raw_lens)
-        else:
-            wavs, wav_lens = batch.sig
-            if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
-                wavs, wav_lens = self.hparams.wav_augment(wavs, wav_lens)
-            feats, feat_lens = self.modules.features(wavs, wav_lens)
+        augment = getattr(self.hparams, "wav_augment", None) if stage == sb.Stage.TRAIN else None
+        feats, feat_lens = self.modules.features.batch_features(batch, wav_augment=augment)
         frames = self.modules.encoder(feats)
         # Time pooling halves the frames, not the relative lengths: feat_lens still hold.
         pooled = self.modules.pooling(frames, feat_lens).squeeze(1)

@@ -85,8 +85,8 @@ def librispeech_datasets(hparams, ctc_encoder):
             dynamic_items=[audio_pipeline, ctc_target_pipeline(ctc_encoder)],
             output_keys=["id", "sig", "words", "tokens"])
     # Sorted by duration: less padding, as upstream's LibriSpeech recipes.
-    datasets["train"] = datasets["train"].filtered_sorted(sort_key="duration")
-    return datasets
+    return {stage: dataset.filtered_sorted(sort_key="duration")
+            for stage, dataset in datasets.items()}
 
 
 def export_pretrained(hparams, test_wer):

@@ -20,8 +20,9 @@ are skipped, an interrupted fold resumes from its checkpoint. Examples::
     python recipes/joint_asr_ser/study.py --encoder w2v2 --tables_only     # from finished runs
 
 Options it does not know are passed to every recipe run (``--number_of_epochs=3``).
-With ``--musan_folder`` every model is tested on the 7 conditions; without it, only
-on clean speech, and the ``*_noisy`` models cannot run.
+With ``--musan_folder`` every model is tested on the 7 conditions, all models of a fold
+on the same matrix, built once (``<study_folder>/shared``, with the MUSAN pools); without
+it, only on clean speech, and the ``*_noisy`` models cannot run.
 """
 
 import argparse
@@ -139,8 +140,13 @@ def main(argv=None):
             overrides.append(f"--pretrained_ctc_folder={pretrained}")
         recipe_args = [f"--data_folder={args.data_folder}"] + overrides
         if args.musan_folder:
+            # One MUSAN preparation and one test matrix per fold for all the models: the
+            # same files, built once (the fold runner puts the fold in "{fold}").
+            shared = os.path.join(args.study_folder, "shared")
             recipe_args += [f"--musan_folder={args.musan_folder}",
-                            f"--test_conditions=[{','.join(CONDITIONS)}]"]
+                            f"--test_conditions=[{','.join(CONDITIONS)}]",
+                            f"--musan_prep_folder={shared}/musan_prep",
+                            f"--noisy_test_folder={shared}/noisy_test_{args.folds}_fold{{fold}}"]
         runs = {}
         for model in models:
             script, hparams = model_files(model, args.encoder)

@@ -1,6 +1,7 @@
 """Joint ASR-SER recipe: loss weighting, no reference text at evaluation, fusion shapes,
 CTC units, LibriSpeech prep, Table 1 arithmetic, the study runner."""
 
+import argparse
 import doctest
 import importlib.util
 import json
@@ -230,6 +231,21 @@ def test_study_requires_musan_for_noisy_models_and_writes_tables(tmp_path):
     table = (tmp_path / "table1.md").read_text()
     assert "| Clean | 50.0 | 0.0 | 100.0 |" in table
     assert (tmp_path / "fig2.png").stat().st_size > 0
+
+
+def test_study_runs_the_pre_training_only_when_its_export_is_missing(tmp_path, monkeypatch):
+    study = _load_script("study")
+    calls = []
+    monkeypatch.setattr(study.subprocess, "run", lambda cmd, check: calls.append(cmd))
+    args = argparse.Namespace(study_folder=str(tmp_path), librispeech_folder="ls",
+                              pretrain_epochs=7)
+    _, pretrained = study.pretrain_stand_in(args)
+    assert len(calls) == 1 and calls[0][-1] == "--number_of_epochs=7"
+    os.makedirs(pretrained)
+    for name in ("encoder.ckpt", "ctc_lin.ckpt"):  # what pretrain_ctc.py exports
+        open(os.path.join(pretrained, name), "w").close()
+    study.pretrain_stand_in(args)
+    assert len(calls) == 1  # cached: no second run
 
 
 def test_missing_pretrained_stand_in_fails_with_the_command_that_makes_it(tmp_path):

@@ -57,10 +57,17 @@ def pretrain_stand_in(args, run=True):
            f"--data_folder={args.librispeech_folder}", f"--output_folder={out}"]
     if args.pretrain_epochs:
         cmd.append(f"--number_of_epochs={args.pretrain_epochs}")
-    if run:
+    pretrained = os.path.join(out, "pretrained")
+    # What pretrain_ctc.py exports: when both are there it would only say "cached".
+    cached = all(os.path.exists(os.path.join(pretrained, f))
+                 for f in ("encoder.ckpt", "ctc_lin.ckpt"))
+    if run and cached:
+        print(f"[study] pre-trained stand-in cached: {pretrained} (delete it to pre-train "
+              "again)", flush=True)
+    elif run:
         print(f"[study] {shlex.join(cmd)}", flush=True)
         subprocess.run(cmd, check=True)
-    return cmd, os.path.join(out, "pretrained")
+    return cmd, pretrained
 
 
 def write_tables(study_folder, accuracy="WA"):

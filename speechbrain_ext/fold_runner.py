@@ -45,8 +45,6 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from speechbrain_ext.folds import n_folds, speaker_independent
-from speechbrain_ext.metrics import read_predictions, summarize
-from speechbrain_ext.reports import format_summary_markdown, plot_confusion
 
 logger = logging.getLogger(__name__)
 PREDICTIONS = "predictions.json"
@@ -90,6 +88,10 @@ def _mean_std(values):
 
 def summarize_folds(cv_folder, scheme, folds, name=""):
     """Summarise the ``predictions.json`` of finished folds; writes nothing."""
+    # Imported here: running a fold (a cluster job, each model of a study) needs neither
+    # SpeechBrain nor matplotlib in the runner, and their import costs about 3 s each time.
+    from speechbrain_ext.metrics import read_predictions, summarize
+
     by_condition = OrderedDict()
     for fold in folds:
         for row in read_predictions(os.path.join(fold_folder(cv_folder, fold), PREDICTIONS)):
@@ -121,6 +123,8 @@ def summarize_folds(cv_folder, scheme, folds, name=""):
 
 def write_summary(cv_folder, summary):
     """Write summary.json, summary.md and confusion.png; returns the markdown."""
+    from speechbrain_ext.reports import format_summary_markdown, plot_confusion  # see above
+
     with open(os.path.join(cv_folder, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     markdown = format_summary_markdown(summary)

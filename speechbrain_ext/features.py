@@ -124,7 +124,6 @@ class FixedLengthLogMel(SavesNormalizationStats, torch.nn.Module):
 
         Example
         -------
-        >>> from types import SimpleNamespace
         >>> from speechbrain.dataio.batch import PaddedBatch
         >>> features = FixedLengthLogMel(max_frames=100, deltas=False, normalization=None)
         >>> wavs = PaddedBatch([{"sig": torch.randn(16000)}, {"sig": torch.randn(8000)}])

@@ -171,7 +171,7 @@ def emotion_datasets(hparams, test_manifests, feature_cache=None, ctc_encoder=No
         datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
             json_path=json_path, replacements=replacements,
             dynamic_items=dynamic_items, output_keys=output_keys)
-        if split != "train":  # by duration: less padding; the order changes no prediction
+        if split != "train":  # by duration: less padding (rows come in that order)
             datasets[split] = datasets[split].filtered_sorted(sort_key="duration")
     os.makedirs(hparams["save_folder"], exist_ok=True)
     label_encoder.load_or_create(

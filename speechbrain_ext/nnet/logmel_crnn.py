@@ -14,7 +14,7 @@ corpus in the project's feasibility measurements (0.6 M parameters: 32 %). Norma
 statistics, padding excluded) by default: ``sentence`` normalisation would remove
 the loudness of each utterance, a strong emotion cue. The BiGRU sees each utterance's
 own frames only, as a packed sequence would, but runs without packing: on CPU the
-backward pass through a packed GRU costs about twice the padded one.
+backward pass through a packed GRU is much slower than through a padded one.
 
 Example
 -------

@@ -1,6 +1,7 @@
 """The synthetic corpora: real layouts, what prep must meet, determinism and caching."""
 
 import glob
+import json
 import os
 import re
 
@@ -80,7 +81,7 @@ def test_musan_and_librispeech_layouts(corpora):
 
 def _content(root):
     """Everything but eSpeak NG's sample-level jitter: files, labels, texts, durations."""
-    files, labels, texts, durations = [], {}, {}, {}
+    files, texts, durations = [], {}, {}
     for folder, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(names):
@@ -98,7 +99,9 @@ def _content(root):
 
 def test_same_seed_same_corpus_and_cache(tmp_path):
     a = generate(str(tmp_path / "a"), size="tiny", seed=3)
-    b = generate(str(tmp_path / "b"), size="tiny", seed=3)
+    b = generate(str(tmp_path / "b"), size="tiny", seed=3, jobs=2)  # corpora written at once
+    with open(tmp_path / "b" / "synthetic_corpora.json") as f:
+        assert sorted(json.load(f)) == ["IEMOCAP_full_release", "LibriSpeech", "musan"]
     for name in a:
         files_a, texts_a, dur_a = _content(a[name])
         files_b, texts_b, dur_b = _content(b[name])

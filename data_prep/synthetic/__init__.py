@@ -27,6 +27,8 @@ import logging
 import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 from data_prep.synthetic.iemocap import write_iemocap
 from data_prep.synthetic.librispeech import write_librispeech
@@ -40,8 +42,9 @@ _SHORT = {"iemocap": "IEMOCAP_full_release", "musan": "musan", "librispeech": "L
 SIZES = ("tiny", "demo")
 
 
-def generate(out_dir, size="demo", seed=0, corpora=("iemocap", "musan", "librispeech")):
-    """Generate (or reuse) the synthetic corpora; returns {short name: path}."""
+def generate(out_dir, size="demo", seed=0, corpora=("iemocap", "musan", "librispeech"), jobs=1):
+    """Generate (or reuse) the synthetic corpora; returns {short name: path}. ``jobs`` > 1
+    writes that many corpora at once, each in its own process (same content)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     os.makedirs(out_dir, exist_ok=True)
@@ -50,24 +53,41 @@ def generate(out_dir, size="demo", seed=0, corpora=("iemocap", "musan", "librisp
     if os.path.exists(stamp_path):
         with open(stamp_path) as f:
             stamps = json.load(f)
-    paths = {}
-    for short in corpora:
-        name = _SHORT[short]
-        final = os.path.join(out_dir, name)
-        want = {"size": size, "seed": seed, "version": VERSION}
-        paths[short] = final
-        if stamps.get(name) == want and os.path.isdir(final):
+    want = {"size": size, "seed": seed, "version": VERSION}
+    paths = {short: os.path.join(out_dir, _SHORT[short]) for short in corpora}
+    missing = []
+    for short, final in paths.items():
+        if stamps.get(_SHORT[short]) == want and os.path.isdir(final):
             logger.info("reusing %s (%s)", final, want)
-            continue
-        tmp = os.path.join(out_dir, f".tmp_{name}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        start = time.time()
-        written = CORPORA[name](tmp, size=size, seed=seed)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(written, final)
-        shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            missing.append(_SHORT[short])
+    if jobs > 1 and len(missing) > 1:
+        # spawn: a forked child of a process that ran torch can hang in its thread pool
+        pool = ProcessPoolExecutor(min(jobs, len(missing)), mp_context=get_context("spawn"))
+        futures = [pool.submit(_write_corpus, out_dir, name, size, seed) for name in missing]
+        durations = (future.result() for future in futures)
+    else:
+        pool = None
+        durations = (_write_corpus(out_dir, name, size, seed) for name in missing)
+    # Only this process writes the stamps, each after its corpus is complete.
+    for name, seconds in zip(missing, durations):
         stamps[name] = want
         with open(stamp_path, "w") as f:
             json.dump(stamps, f, indent=2)
-        logger.info("wrote %s in %.1f s", final, time.time() - start)
+        logger.info("wrote %s in %.1f s", os.path.join(out_dir, name), seconds)
+    if pool:
+        pool.shutdown()
     return paths
+
+
+def _write_corpus(out_dir, name, size, seed):
+    """Write one corpus to a temporary folder, rename it when complete; returns seconds."""
+    final = os.path.join(out_dir, name)
+    tmp = os.path.join(out_dir, f".tmp_{name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    start = time.time()
+    written = CORPORA[name](tmp, size=size, seed=seed)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(written, final)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return time.time() - start

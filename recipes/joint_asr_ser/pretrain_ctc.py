@@ -110,7 +110,7 @@ if __name__ == "__main__":
     with open(hparams_file) as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     export = hparams["pretrained_folder"]
-    if all(os.path.exists(os.path.join(export, f)) for f in ("encoder.ckpt", "ctc_lin.ckpt")):
+    if os.path.isdir(export):  # renamed into place only when complete
         print(f"[pretrain_ctc] cached: {export} (delete it to pre-train again)")
         sys.exit(0)
     sb.create_experiment_directory(

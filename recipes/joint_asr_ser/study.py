@@ -58,10 +58,8 @@ def pretrain_stand_in(args, run=True):
     if args.pretrain_epochs:
         cmd.append(f"--number_of_epochs={args.pretrain_epochs}")
     pretrained = os.path.join(out, "pretrained")
-    # What pretrain_ctc.py exports: when both are there it would only say "cached".
-    cached = all(os.path.exists(os.path.join(pretrained, f))
-                 for f in ("encoder.ckpt", "ctc_lin.ckpt"))
-    if run and cached:
+    # pretrain_ctc.py renames its export into place when complete, and then only says "cached"
+    if run and os.path.isdir(pretrained):
         print(f"[study] pre-trained stand-in cached: {pretrained} (delete it to pre-train "
               "again)", flush=True)
     elif run:

@@ -106,7 +106,8 @@ def test_same_seed_same_corpus_and_cache(tmp_path):
         files_a, texts_a, dur_a = _content(a[name])
         files_b, texts_b, dur_b = _content(b[name])
         assert files_a == files_b and texts_a == texts_b, name
-        assert max(abs(dur_a[k] - dur_b[k]) for k in dur_a) < 0.05, name
+        # eSpeak NG's engine state: up to 60 ms per turn seen between a fresh and a used one
+        assert max(abs(dur_a[k] - dur_b[k]) for k in dur_a) < 0.1, name
     # noise and music come from numpy alone: byte-identical
     assert tree_hash(a["musan"] + "/noise") == tree_hash(b["musan"] + "/noise")
     assert tree_hash(a["musan"] + "/music") == tree_hash(b["musan"] + "/music")

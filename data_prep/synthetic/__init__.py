@@ -8,8 +8,9 @@ same settings reuses the corpus, other settings rewrite it.
 
 Reproducibility: the same seed gives the same corpus content (turn ids, labels,
 texts, prosody settings, noise and music signals, file lists). eSpeak NG's speech
-itself varies by a few samples between identical calls (measured: up to about
-16 samples, 1 ms, per sentence, also with a fresh engine), so synthesised wavs
+itself varies between identical calls (measured: up to about 16 samples, 1 ms, per
+sentence, also with a fresh engine; up to 60 ms per turn between a fresh engine and
+one that has already spoken, e.g. ``jobs=2`` against ``jobs=1``), so synthesised wavs
 and the timestamps derived from their lengths are not byte-identical across
 runs; the cache makes every rerun byte-identical.
 

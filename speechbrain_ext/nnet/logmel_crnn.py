@@ -129,7 +129,7 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         its own frames only; zeros at padded frames), computed without packing: the
         forward direction on the padded batch (padding comes after what it reads), the
         backward one on each utterance reversed within its own length. Why: on CPU,
-        PyTorch's backward through a packed GRU costs about twice the padded one.
+        PyTorch's backward through a packed GRU is much slower than the padded one.
         """
         total = x.shape[1]
         frames = torch.arange(total, device=x.device)

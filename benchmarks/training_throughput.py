@@ -19,7 +19,8 @@ given as median (min-max) over the repeats, with the machine.
     python benchmarks/training_throughput.py --data_root data/synthetic --repeats 3 \\
         --out results/benchmarks/throughput
 
-Arguments: ``--only NAME,NAME`` runs some configurations (their names: ``--list``).
+Arguments: ``--only NAME,NAME`` runs some configurations (their names: ``--list``);
+``--repeats 0`` measures the fold runner's memory only.
 The CTC and A2W pre-training runs come first; their exports feed the recipes that
 need them (one epoch of pre-training: timing, not accuracy).
 """
@@ -299,7 +300,8 @@ def main(argv=None):
     parser.add_argument("--data_root", default="data/synthetic",
                         help="folder with IEMOCAP_full_release and LibriSpeech")
     parser.add_argument("--out", default="results/benchmarks/throughput")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs per configuration; 0: the fold runner's memory only")
     parser.add_argument("--epochs", type=int, default=2,
                         help="training epochs per run; the last one is reported (the "
                              "first also fills a feature cache)")
@@ -319,6 +321,9 @@ def main(argv=None):
             sys.exit(f"{args.data_root}/{corpus} not found: python -m data_prep.synthetic "
                      f"--out {args.data_root} --size demo")
     chosen = set(args.only.split(",")) if args.only else None
+    unknown = sorted(chosen - {c[0] for c in CONFIGS}) if chosen else []
+    if unknown:  # else a typo would run nothing and report nothing
+        parser.error(f"--only: no configuration named {', '.join(unknown)} (--list names them)")
     configs = [c for c in CONFIGS if chosen is None or c[0] in chosen]
     texts = "".join(open(os.path.join(REPO, c[2])).read() for c in configs)
     for name, key in (("pretrain_a2w", "pretrained_a2w_folder:"),
@@ -351,16 +356,17 @@ def main(argv=None):
                   flush=True)
     with open(os.path.join(args.out, "fold_runner.json")) as f:
         runner = json.load(f)
-    repeats = min(len(runs) for runs in results.values())
+    repeats = min((len(runs) for runs in results.values()), default=0)
     baseline = import_only_rss_mb()
-    report = (f"Machine: {machine()}\nCommand: {' '.join(sys.argv)}\n"
-              f"Epoch {args.epochs} of {args.epochs} of each run, fold {args.fold_scheme} "
-              f"{args.fold}; median (min-max) over {repeats} interleaved repeats.\n\n"
-              f"{table(results, baseline)}\n\n{ratios(results)}\n\n"
-              f"A process that only imports torch and SpeechBrain: {baseline:.0f} MB.\n"
-              f"Fold runner testing cornn on 7 conditions of one fold (238 turns x 7): "
-              f"itself {runner['fold_runner_mb']:.0f} MB, its training process "
-              f"{runner['largest_child_mb']:.0f} MB at peak.\n")
+    report = f"Machine: {machine()}\nCommand: {' '.join(sys.argv)}\n"
+    if repeats:  # --repeats 0: the fold runner's memory only
+        report += (f"Epoch {args.epochs} of {args.epochs} of each run, fold {args.fold_scheme} "
+                   f"{args.fold}; median (min-max) over {repeats} interleaved repeats.\n\n"
+                   f"{table(results, baseline)}\n\n{ratios(results)}\n\n")
+    report += (f"A process that only imports torch and SpeechBrain: {baseline:.0f} MB.\n"
+               f"Fold runner testing cornn on 7 conditions of one fold (238 turns x 7): "
+               f"itself {runner['fold_runner_mb']:.0f} MB, its training process "
+               f"{runner['largest_child_mb']:.0f} MB at peak.\n")
     print(report)
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write(report)

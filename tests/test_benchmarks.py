@@ -39,3 +39,28 @@ def test_time_split_of_an_epoch():
     assert figures["forward_share"] == pytest.approx(0.3)
     assert figures["backward_share"] == pytest.approx(0.4)
     assert figures["optimizer_share"] == pytest.approx(0.1)
+
+
+def _corpus_root(tmp_path):
+    for corpus in ("IEMOCAP_full_release", "LibriSpeech"):
+        (tmp_path / "data" / corpus).mkdir(parents=True)
+    return str(tmp_path / "data")
+
+
+def test_a_configuration_name_that_does_not_exist_is_an_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        throughput.main(["--data_root", _corpus_root(tmp_path), "--out", str(tmp_path / "out"),
+                         "--only", "cornn"])  # the configuration is cornn/cornn
+    assert stop.value.code == 2
+    assert "no configuration named cornn" in capsys.readouterr().err
+
+
+def test_no_repeats_reports_the_fold_runner_memory_alone(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "fold_runner.json").write_text('{"fold_runner_mb": 715.2, "largest_child_mb": 2334.1}')
+    throughput.main(["--data_root", _corpus_root(tmp_path), "--out", str(out),
+                     "--repeats", "0", "--report_only"])
+    report = (out / "report.md").read_text()
+    assert "itself 715 MB, its training process 2334 MB at peak" in report
+    assert "| configuration |" not in report and "interleaved repeats" not in report

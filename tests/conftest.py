@@ -11,6 +11,22 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _results_entries():
+    """The repository's ``results/``, two levels deep."""
+    return set(glob.glob(os.path.join(REPO, "results", "*"))
+               + glob.glob(os.path.join(REPO, "results", "*", "*")))
+
+
+@pytest.fixture(autouse=True)
+def writes_nothing_into_the_repository():
+    """A test writes into its tmp_path, never into the recipes' default output folders
+    (a later run of the user would read its checkpoints or feature cache)."""
+    before = _results_entries()
+    yield
+    new = sorted(os.path.relpath(p, REPO) for p in _results_entries() - before)
+    assert not new, f"the test wrote into the repository: {new}; give it a tmp_path folder"
+
+
 @pytest.fixture(scope="session")
 def corpora(tmp_path_factory):
     """The tiny synthetic IEMOCAP, MUSAN and LibriSpeech (generated once per test session)."""

@@ -21,7 +21,8 @@ def test_fold_commands_run_as_two_array_tasks_at_once_then_summarize(corpora, tm
          "recipes/cornn/hparams/wo_bilstm.yaml", "--folds", "speaker10", "--fold_ids", "3,4",
          "--cv_folder", str(cv), "--emit_commands", str(jobs),
          f"--data_folder={corpora['iemocap']}", f"--musan_folder={corpora['musan']}",
-         "--test_conditions=[clean,babble_5]", "--max_duration=4", "--number_of_epochs=1"],
+         "--test_conditions=[clean,babble_5]", "--max_duration=4", "--number_of_epochs=1",
+         f"--feature_cache_folder={tmp_path}/cache"],  # not the repository's results/
         cwd=REPO, capture_output=True, text=True)
     assert emit.returncode == 0, emit.stderr
     lines = (jobs / "commands.txt").read_text().splitlines()

@@ -85,11 +85,14 @@ def test_attentive_pooling_ignores_padding():
                           atol=1e-6)
 
 
-def test_cornn_sizes_and_ablations_differ_only_by_yaml():
+def test_cornn_sizes_and_ablations_differ_only_by_yaml(tmp_path):
     sizes = {}
     for name in YAMLS:
         with open(os.path.join(REPO, "recipes/cornn/hparams", f"{name}.yaml")) as f:
-            hparams = load_hyperpyyaml(f, {"data_folder": "unused"})
+            # The checkpointer and the feature cache create their folders: not in the repository
+            hparams = load_hyperpyyaml(f, {"data_folder": "unused",
+                                           "output_folder": str(tmp_path),
+                                           "feature_cache_folder": str(tmp_path / "cache")})
         kinds = [type(m).__name__ for m in hparams["encoder"]]
         sizes[name] = kinds
         assert hparams["improvised_only"] and hparams["merge"] == {}

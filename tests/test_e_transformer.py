@@ -149,7 +149,7 @@ EXPECTED_ENCODERS = {
 
 def _load(name, tmp_path):
     with open(os.path.join(HPARAMS, f"{name}.yaml")) as f:
-        return load_hyperpyyaml(f, {"data_folder": "unused",
+        return load_hyperpyyaml(f, {"data_folder": "unused", "output_folder": str(tmp_path),
                                     "feature_cache_folder": str(tmp_path)})
 
 

@@ -19,8 +19,8 @@ def _results_entries():
 
 @pytest.fixture(autouse=True)
 def writes_nothing_into_the_repository():
-    """A test writes into its tmp_path, never into the recipes' default output folders
-    (a later run of the user would read its checkpoints or feature cache)."""
+    """A test writes into its tmp_path, never into the recipes' default output folders,
+    where its checkpoints and cached features would mix with the user's own runs."""
     before = _results_entries()
     yield
     new = sorted(os.path.relpath(p, REPO) for p in _results_entries() - before)

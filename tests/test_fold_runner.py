@@ -18,6 +18,7 @@ FAKE_RECIPE = textwrap.dedent('''
     log = os.path.join(os.path.dirname(out), "calls.log")
     open(log, "a").write(f"{fold} {args['fold_scheme']} {args.get('number_of_epochs')} "
                          f"{args.get('noisy_test_folder')}\\n")
+    open(os.path.join(os.path.dirname(out), "nice.log"), "a").write(f"{os.nice(0)}\\n")
     fail = os.path.join(os.path.dirname(out), "FAIL_ONCE")
     if fold == 2 and os.path.exists(fail):
         os.remove(fail)
@@ -80,7 +81,7 @@ def test_subset_is_named_and_summarize_only(fake, capsys):
     out = capsys.readouterr().out
     assert "SUBSET: folds 1, 3 of 10" in out
     assert sorted(os.listdir(cv_folder)) == ["calls.log", "confusion.png", "fold1", "fold3",
-                                             "summary.json", "summary.md"]
+                                             "nice.log", "summary.json", "summary.md"]
     assert fold_runner.main([script, hparams, "--folds", "speaker10", "--cv_folder", cv_folder,
                     "--summarize_only"]) == 0
     assert _calls(cv_folder) == ["1", "3"]
@@ -101,3 +102,21 @@ def test_bad_fold_ids(fake):
     with pytest.raises(SystemExit):
         fold_runner.main([script, hparams, "--folds", "session5", "--fold_ids", "6",
                  "--cv_folder", cv_folder])
+
+
+@pytest.mark.parametrize("jobs", [3, 2])
+def test_run_many_lowers_the_priority_of_all_but_the_first_beyond_the_cores(
+        fake, tmp_path, monkeypatch, jobs):
+    """3 models on 2 cores: the first (the longest) at the caller's priority, the others
+    at nice 2; as many jobs as cores: all at the caller's priority."""
+    script, hparams, _ = fake
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    runs = {model: [script, hparams, "--folds", "session5", "--fold_ids", "1",
+                    "--cv_folder", str(tmp_path / model), "--launcher", sys.executable]
+            for model in ("joint", "asr", "ser")}
+    assert fold_runner.run_many(runs, jobs=jobs) == []
+    niceness = {model: int(open(tmp_path / model / "nice.log").read()) for model in runs}
+    lower = 2 if jobs == 3 else 0
+    assert niceness == {"joint": os.nice(0), "asr": os.nice(0) + lower,
+                        "ser": os.nice(0) + lower}
+    assert all((tmp_path / model / "summary.json").exists() for model in runs)

@@ -117,7 +117,9 @@ def main(argv=None):
     parser.add_argument("--study_folder", default=None,
                         help="default: results/study_<encoder>_<folds>")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="models trained at once (CPU: 2 on 2 cores, one thread each)")
+                        help="models trained at once (CPU: 2 on 2 cores, one thread each; "
+                             "with more than the cores, all but the first at nice 2: list the "
+                             "longest first)")
     parser.add_argument("--emit_commands", default=None, metavar="DIR",
                         help="run nothing: write one independent command per (model, fold) "
                              "for a cluster (DIR/commands.txt, tools/slurm_submit.sh)")

@@ -342,7 +342,7 @@ def run_many(runs, jobs=1):
     # the cores the others freed stay idle; a little more of the CPU for it shortens the
     # whole run (the quick start's 3 models on 2 cores, README) and changes no result.
     lower_priority = ["nice", "-n", "2"] if jobs > cores and shutil.which("nice") else []
-    first = next(iter(runs))
+    first = next(iter(runs), None)
     lock = threading.Lock()
 
     def say(line):

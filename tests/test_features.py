@@ -25,14 +25,19 @@ def test_normalisation_statistics_survive_a_state_dict_round_trip(cls):
     assert torch.allclose(out(trained), out(reloaded))
 
 
-def test_crnn_bigru_without_packing_equals_the_packed_bigru():
-    """Outputs and gradients of LogMelCRNN's BiGRU equal the packed-sequence BiGRU's."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_crnn_bigru_without_packing_equals_the_packed_bigru(threads, monkeypatch):
+    """Outputs and gradients of LogMelCRNN's BiGRU equal the packed-sequence BiGRU's, with
+    the two directions one after the other (one thread) and at once (two threads)."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     torch.manual_seed(0)
     enc = LogMelCRNN(dropout=0.0)
     x = torch.randn(4, 30, 256, requires_grad=True)
     steps = torch.tensor([30, 22, 9, 1])
     ours = enc._gru_layer(0, x, steps)
-    grads = torch.autograd.grad(ours.pow(2).sum(), [x, enc.rnn.rnn.weight_hh_l0_reverse])
+    layer0 = [name for name, _ in enc.rnn.rnn.named_parameters() if "_l0" in name]
+    grads = torch.autograd.grad(ours.pow(2).sum(),
+                                [x] + [getattr(enc.rnn.rnn, name) for name in layer0])
     one_layer = torch.nn.GRU(256, 160, bidirectional=True, batch_first=True)
     one_layer.load_state_dict({k: v for k, v in enc.rnn.rnn.state_dict().items() if "_l0" in k})
     packed = torch.nn.utils.rnn.pack_padded_sequence(x, steps, batch_first=True,
@@ -40,11 +45,45 @@ def test_crnn_bigru_without_packing_equals_the_packed_bigru():
     reference, _ = torch.nn.utils.rnn.pad_packed_sequence(one_layer(packed)[0], batch_first=True,
                                                           total_length=30)
     reference_grads = torch.autograd.grad(reference.pow(2).sum(),
-                                          [x, one_layer.weight_hh_l0_reverse])
+                                          [x] + [getattr(one_layer, name) for name in layer0])
+    with torch.no_grad():  # inference runs the directions its own way
+        assert torch.allclose(enc._gru_layer(0, x, steps), reference, atol=1e-5)
     assert torch.allclose(ours, reference, atol=1e-5)
     assert ours[3, 1:].abs().max() == 0  # padded frames stay zero
+    assert len(grads) == 9  # the input and the 8 weights and biases of the two directions
     for got, expected in zip(grads, reference_grads):
         assert torch.allclose(got, expected, atol=1e-4)
     # The weights are still SpeechBrain's GRU's: checkpoints of before load as they are.
     names = set(enc.state_dict())
     assert "rnn.rnn.weight_hh_l2_reverse" in names and not any("one_direction" in n for n in names)
+
+
+@pytest.mark.parametrize("threads, runs_in", [(1, "MainThread"), (2, "bigru_direction")])
+def test_crnn_runs_the_two_directions_in_their_own_threads_when_it_has_two(threads, runs_in,
+                                                                           monkeypatch):
+    """A CPU process with two or more threads runs the BiGRU's two directions at once,
+    in training (forward and backward) and in inference; with one, in its own thread."""
+    import threading
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    seen = set()
+    functional_call = torch.func.functional_call
+
+    def recording_call(*args, **kwargs):
+        seen.add(threading.current_thread().name)
+        return functional_call(*args, **kwargs)
+
+    monkeypatch.setattr(torch.func, "functional_call", recording_call)
+    grad = torch.autograd.grad  # what the two-thread backward differentiates each graph with
+
+    def recording_grad(*args, **kwargs):
+        seen.add(threading.current_thread().name)
+        return grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", recording_grad)
+    enc = LogMelCRNN()
+    enc(torch.randn(2, 8000), torch.tensor([1.0, 0.6])).sum().backward()
+    assert enc.rnn.rnn.weight_hh_l2_reverse.grad.abs().sum() > 0
+    with torch.no_grad():
+        enc(torch.randn(2, 8000), torch.tensor([1.0, 0.6]))
+    assert seen and all(name.startswith(runs_in) for name in seen), seen

@@ -235,12 +235,20 @@ def test_study_requires_musan_for_noisy_models_and_writes_tables(tmp_path):
 
 def test_study_runs_the_pre_training_only_when_its_export_is_missing(tmp_path, monkeypatch):
     study = _load_script("study")
-    calls = []
-    monkeypatch.setattr(study.subprocess, "run", lambda cmd, check: calls.append(cmd))
+    calls, envs = [], []
+    monkeypatch.setattr(study.subprocess, "run",
+                        lambda cmd, check, env: calls.append(cmd) or envs.append(env))
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     args = argparse.Namespace(study_folder=str(tmp_path), librispeech_folder="ls",
                               pretrain_epochs=7)
     _, pretrained = study.pretrain_stand_in(args)
     assert len(calls) == 1 and calls[0][-1] == "--number_of_epochs=7"
+    # OpenMP threads that wait passively leave the cores to the BiGRU's direction threads
+    assert envs[0]["OMP_WAIT_POLICY"] == "PASSIVE" and envs[0]["PATH"] == os.environ["PATH"]
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's setting wins
+    study.pretrain_stand_in(argparse.Namespace(**dict(vars(args), study_folder=str(tmp_path / "b"))))
+    assert envs[1]["OMP_WAIT_POLICY"] == "ACTIVE"
+    calls.pop()
     os.makedirs(pretrained)  # pretrain_ctc.py renames its export into place when complete
     study.pretrain_stand_in(args)
     assert len(calls) == 1  # cached: no second run

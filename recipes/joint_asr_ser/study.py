@@ -64,7 +64,9 @@ def pretrain_stand_in(args, run=True):
               "again)", flush=True)
     elif run:
         print(f"[study] {shlex.join(cmd)}", flush=True)
-        subprocess.run(cmd, check=True)
+        # The stand-in runs its BiGRU directions in two threads of their own: OpenMP
+        # threads that spin between parallel regions (the default) would take their cores.
+        subprocess.run(cmd, check=True, env={"OMP_WAIT_POLICY": "PASSIVE", **os.environ})
     return cmd, pretrained
 
 

@@ -14,7 +14,16 @@ corpus in the project's feasibility measurements (0.6 M parameters: 32 %). Norma
 statistics, padding excluded) by default: ``sentence`` normalisation would remove
 the loudness of each utterance, a strong emotion cue. The BiGRU sees each utterance's
 own frames only, as a packed sequence would, but runs without packing: on CPU the
-backward pass through a packed GRU is much slower than through a padded one.
+backward pass through a packed GRU is much slower than through a padded one. A CPU
+process with two or more intra-op threads runs the two directions of each BiGRU layer
+at once, forward and backward, each in its own thread with one intra-op thread (a
+GRU's small per-frame products use a second intra-op thread poorly); with one thread
+(the fold runner's models trained side by side) or on a GPU they run one after the
+other. The two ways give the same outputs and gradients up to float rounding. Idle
+OpenMP threads spin on the cores by default: ``OMP_WAIT_POLICY=PASSIVE`` in the
+environment leaves the cores to the two direction threads (``study.py`` sets it for the
+CTC pre-training; on 2 cores its epochs took 13-16 s, 17 s without it, 19 s with the two
+directions one after the other).
 
 Example
 -------
@@ -30,6 +39,8 @@ torch.Size([2, 34, 320])
 >>> [tuple(h.shape[1:]) for h in hiddens]   # the conv embeddings, then each BiGRU layer
 [(34, 256), (34, 320), (34, 320), (34, 320)]
 """
+
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from speechbrain.dataio.dataio import length_to_mask
@@ -91,11 +102,11 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         self.rnn_layers, self.dropout = rnn_layers, dropout
         self.output_all_hiddens = output_all_hiddens
         self.subsampling = subsampling
-        # One-layer GRUs that run the stacked GRU's own weights layer by layer
-        # (output_all_hiddens); a plain list, so that the state_dict is unchanged.
         # One direction of one layer, run with self.rnn's weights (not a submodule: the
-        # weights stay where checkpoints and optimisers have always found them).
-        self._one_direction = [torch.nn.GRU(size, rnn_size, batch_first=True)
+        # weights stay where checkpoints and optimisers have always found them): one
+        # per input size and direction, as the two directions may run at once.
+        self._one_direction = [[torch.nn.GRU(size, rnn_size, batch_first=True)
+                                for _ in range(2)]
                                for size in (conv_channels, 2 * rnn_size)]
 
     def forward(self, wavs, wav_lens=None):
@@ -137,15 +148,70 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         valid = frames < steps  # (batch, frames)
         # Reverses frames [0, steps) of each utterance; padded frames stay in place.
         reverse = torch.where(valid, steps - 1 - frames, frames)
-        template = self._one_direction[min(layer, 1)]
-        outputs = []
-        for suffix, sequence in (("", x), ("_reverse", _take_frames(x, reverse))):
-            params = {name: getattr(self.rnn.rnn, name.replace("_l0", f"_l{layer}") + suffix)
-                      for name, _ in template.named_parameters()}
-            out, _ = torch.func.functional_call(template, params, (sequence,))
-            outputs.append(out)
+        templates = self._one_direction[min(layer, 1)]
+        names = [name for name, _ in templates[0].named_parameters()]
+        weights = [getattr(self.rnn.rnn, name.replace("_l0", f"_l{layer}") + suffix)
+                   for suffix in ("", "_reverse") for name in names]
+
+        def run(direction, sequence, direction_weights):
+            params = dict(zip(names, direction_weights))
+            return torch.func.functional_call(templates[direction], params, (sequence,))[0]
+
+        sequences = (x, _take_frames(x, reverse))
+        half = len(names)
+        if x.device.type != "cpu" or torch.get_num_threads() == 1:
+            outputs = [run(d, sequences[d], weights[d * half:(d + 1) * half]) for d in (0, 1)]
+        elif torch.is_grad_enabled() and any(t.requires_grad for t in (x, *weights)):
+            outputs = list(_BothDirections.apply(run, *sequences, *weights))
+        else:  # inference: no graph to keep
+            def no_grad_run(d):
+                with torch.no_grad():  # grad mode is per thread
+                    return run(d, sequences[d], weights[d * half:(d + 1) * half])
+            outputs = list(_direction_threads().map(no_grad_run, (0, 1)))
         outputs[1] = _take_frames(outputs[1], reverse)
         return torch.cat(outputs, dim=-1) * valid.unsqueeze(-1)
+
+
+_THREADS = None  # the two direction threads, shared by every LogMelCRNN of the process
+
+
+def _direction_threads():
+    """Two threads of one intra-op thread each, started on first use."""
+    global _THREADS
+    if _THREADS is None:
+        _THREADS = ThreadPoolExecutor(2, thread_name_prefix="bigru_direction",
+                                      initializer=torch.set_num_threads, initargs=(1,))
+    return _THREADS
+
+
+class _BothDirections(torch.autograd.Function):
+    """The two directions of a BiGRU layer at once, each in its own thread: ``run(d,
+    sequence, weights)`` for d = 0 and 1 on (forward, reverse) sequences, whose weights
+    are ``weights``' first and second halves. Each thread builds its own graph; the
+    backward pass differentiates the two graphs at once too."""
+
+    @staticmethod
+    def forward(ctx, run, forward_sequence, reverse_sequence, *weights):
+        half = len(weights) // 2
+
+        def direction(d):
+            with torch.enable_grad():  # off in a Function's forward; per thread anyway
+                leaves = [t.detach().requires_grad_() for t in
+                          ((forward_sequence, reverse_sequence)[d],
+                           *weights[d * half:(d + 1) * half])]
+                return leaves, run(d, leaves[0], leaves[1:])
+
+        ctx.graphs = list(_direction_threads().map(direction, (0, 1)))
+        return tuple(out.detach() for _, out in ctx.graphs)
+
+    @staticmethod
+    def backward(ctx, grad_forward, grad_reverse):
+        def direction(d):
+            leaves, out = ctx.graphs[d]
+            return torch.autograd.grad(out, leaves, (grad_forward, grad_reverse)[d])
+
+        (dx_f, *dw_f), (dx_r, *dw_r) = _direction_threads().map(direction, (0, 1))
+        return (None, dx_f, dx_r, *dw_f, *dw_r)
 
 
 def _take_frames(x, index):

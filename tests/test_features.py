@@ -87,3 +87,13 @@ def test_crnn_runs_the_two_directions_in_their_own_threads_when_it_has_two(threa
     with torch.no_grad():
         enc(torch.randn(2, 8000), torch.tensor([1.0, 0.6]))
     assert seen and all(name.startswith(runs_in) for name in seen), seen
+
+
+def test_crnn_draws_the_random_numbers_it_drew_with_one_gru_template_per_size():
+    """The direction threads' extra GRU templates take no random numbers: a seeded run
+    initialises what follows the encoder (the CTC head) and draws its dropout masks as
+    before them. The numbers are what commit 493a369 (one template per size) gave."""
+    torch.manual_seed(1993)
+    LogMelCRNN()
+    assert torch.rand(2).tolist() == pytest.approx([0.6027851700782776, 0.23382478952407837],
+                                                   abs=1e-7)

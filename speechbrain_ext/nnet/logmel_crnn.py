@@ -104,10 +104,15 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         self.subsampling = subsampling
         # One direction of one layer, run with self.rnn's weights (not a submodule: the
         # weights stay where checkpoints and optimisers have always found them): one
-        # per input size and direction, as the two directions may run at once.
-        self._one_direction = [[torch.nn.GRU(size, rnn_size, batch_first=True)
-                                for _ in range(2)]
-                               for size in (conv_channels, 2 * rnn_size)]
+        # per input size and direction, as the two directions may run at once. The
+        # reverse ones are made with the random state put back afterwards, so that a
+        # seeded run initialises the modules after this one as with one GRU per size.
+        self._one_direction = []
+        for size in (conv_channels, 2 * rnn_size):
+            forward_template = torch.nn.GRU(size, rnn_size, batch_first=True)
+            with torch.random.fork_rng(devices=[]):
+                reverse_template = torch.nn.GRU(size, rnn_size, batch_first=True)
+            self._one_direction.append([forward_template, reverse_template])
 
     def forward(self, wavs, wav_lens=None):
         """(batch, samples) -> (batch, frames, 2 * rnn_size); ``wav_lens`` relative (0-1].

@@ -246,9 +246,10 @@ def test_study_runs_the_pre_training_only_when_its_export_is_missing(tmp_path, m
     # OpenMP threads that wait passively leave the cores to the BiGRU's direction threads
     assert envs[0]["OMP_WAIT_POLICY"] == "PASSIVE" and envs[0]["PATH"] == os.environ["PATH"]
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's setting wins
-    study.pretrain_stand_in(argparse.Namespace(**dict(vars(args), study_folder=str(tmp_path / "b"))))
+    study.pretrain_stand_in(argparse.Namespace(**dict(vars(args),
+                                                      study_folder=str(tmp_path / "b"))))
     assert envs[1]["OMP_WAIT_POLICY"] == "ACTIVE"
-    calls.pop()
+    calls.pop()  # that second study folder's run; the cache check below is the first's
     os.makedirs(pretrained)  # pretrain_ctc.py renames its export into place when complete
     study.pretrain_stand_in(args)
     assert len(calls) == 1  # cached: no second run

@@ -163,15 +163,15 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
             return torch.func.functional_call(templates[direction], params, (sequence,))[0]
 
         sequences = (x, _take_frames(x, reverse))
-        half = len(names)
+        per_direction = (weights[:len(names)], weights[len(names):])
         if x.device.type != "cpu" or torch.get_num_threads() == 1:
-            outputs = [run(d, sequences[d], weights[d * half:(d + 1) * half]) for d in (0, 1)]
+            outputs = [run(d, sequences[d], per_direction[d]) for d in (0, 1)]
         elif torch.is_grad_enabled() and any(t.requires_grad for t in (x, *weights)):
             outputs = list(_BothDirections.apply(run, *sequences, *weights))
         else:  # inference: no graph to keep
             def no_grad_run(d):
                 with torch.no_grad():  # grad mode is per thread
-                    return run(d, sequences[d], weights[d * half:(d + 1) * half])
+                    return run(d, sequences[d], per_direction[d])
             outputs = list(_direction_threads().map(no_grad_run, (0, 1)))
         outputs[1] = _take_frames(outputs[1], reverse)
         return torch.cat(outputs, dim=-1) * valid.unsqueeze(-1)

@@ -322,13 +322,22 @@ def main(argv=None):
     return 0
 
 
+def summarize_finished_run(argv):
+    """``--summarize_only`` of the fold-runner arguments ``argv``, in this process: the
+    folds of ``--fold_ids`` (default: all) summarised, written; returns the markdown."""
+    parser = build_parser()
+    args, _ = parser.parse_known_args(argv)
+    name, cv_folder, folds = _name_folder_folds(args, parser)
+    return write_summary(cv_folder, summarize_folds(cv_folder, args.folds, folds, name))
+
+
 def run_many(runs, jobs=1):
     """The fold runner of several models: ``runs`` maps a model's name to its fold-runner
     arguments (with ``--cv_folder``). ``jobs`` > 1 runs that many models at once, each
     in its own process with ``cpu_count // jobs`` threads and its console in
-    ``<cv_folder>/cv_log.txt``. With more jobs than cores, every model but the first
-    (list the longest first) runs at a lower priority, ``nice -n 2``. Returns the names
-    of the models that failed."""
+    ``<cv_folder>/cv_log.txt``, and this process writes its summary when it ends. With
+    more jobs than cores, every model but the first (list the longest first) runs at a
+    lower priority, ``nice -n 2``. Returns the names of the models that failed."""
     if jobs == 1:
         failed = []
         for model, cv_args in runs.items():
@@ -343,7 +352,7 @@ def run_many(runs, jobs=1):
     # whole run (the quick start's 3 models on 2 cores, README) and changes no result.
     lower_priority = ["nice", "-n", "2"] if jobs > cores and shutil.which("nice") else []
     first = next(iter(runs), None)
-    lock = threading.Lock()
+    lock, summary_lock = threading.Lock(), threading.Lock()
 
     def say(line):
         with lock:
@@ -360,7 +369,14 @@ def run_many(runs, jobs=1):
             f"{', nice 2' if priority else ''}, console in {log}")
         with open(log, "a") as sink:
             proc = subprocess.run([*priority, sys.executable, "-m", "speechbrain_ext.fold_runner",
-                                   *runs[model]], stdout=sink, stderr=subprocess.STDOUT, env=env)
+                                   *runs[model], "--no_summary"],
+                                  stdout=sink, stderr=subprocess.STDOUT, env=env)
+            if proc.returncode == 0:
+                # Summarised here, not by the runner: its imports (SpeechBrain, matplotlib,
+                # 4-5 s) would follow the last model on the critical path; this process
+                # imports them once, while the others still train. pyplot is not thread-safe.
+                with summary_lock:
+                    sink.write(summarize_finished_run(runs[model]) + "\n")
         say(f"[study] {model}: {'finished' if proc.returncode == 0 else f'FAILED, see {log}'}")
         return proc.returncode
 

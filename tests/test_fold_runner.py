@@ -120,3 +120,28 @@ def test_run_many_lowers_the_priority_of_all_but_the_first_beyond_the_cores(
     assert niceness == {"joint": os.nice(0), "asr": os.nice(0) + lower,
                         "ser": os.nice(0) + lower}
     assert all((tmp_path / model / "summary.json").exists() for model in runs)
+
+
+def test_run_many_summarises_each_model_in_the_calling_process(fake, tmp_path, monkeypatch):
+    """Models run at once: each runner only runs its folds; the caller, which has imported
+    the summary's modules once, writes every summary (pooled over the folds asked for)
+    and adds it to the model's console log."""
+    script, hparams, _ = fake
+    written = []
+    write_summary = fold_runner.write_summary
+    monkeypatch.setattr(fold_runner, "write_summary",
+                        lambda folder, summary: written.append(folder) or write_summary(
+                            folder, summary))
+    runs = {model: [script, hparams, "--folds", "session5", "--fold_ids", "1,3",
+                    "--cv_folder", str(tmp_path / model), "--launcher", sys.executable]
+            for model in ("joint", "ser")}
+    assert fold_runner.run_many(runs, jobs=2) == []
+    assert sorted(written) == [str(tmp_path / "joint"), str(tmp_path / "ser")]
+    for model in runs:
+        summary = json.load(open(tmp_path / model / "summary.json"))
+        assert summary["folds"] == [1, 3]
+        # folds 1 and 3: 0 and 2 errors of 4 utterances each
+        assert summary["conditions"]["clean"]["pooled"]["WA"] == pytest.approx(75.0)
+        log = (tmp_path / model / "cv_log.txt").read_text()
+        assert "[fold_runner] summary written" not in log  # the runner wrote none
+        assert "| clean |" in log

@@ -122,3 +122,15 @@ def test_same_seed_same_corpus_and_cache(tmp_path):
     # Other settings rewrite it.
     generate(str(tmp_path / "a"), size="tiny", seed=5, corpora=["iemocap"])
     assert tree_hash(a["iemocap"]) != before
+
+
+def test_the_process_that_starts_the_corpus_writers_imports_no_resampler():
+    """``python -m data_prep.synthetic`` starts one writer process per corpus: before that,
+    the quick start waits for its imports; scipy.signal (0.9 s) is the writers' alone."""
+    import subprocess
+    import sys
+
+    code = "import sys, data_prep.synthetic.__main__; print('scipy.signal' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

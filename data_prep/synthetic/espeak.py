@@ -15,7 +15,6 @@ Example
 import ctypes
 
 import numpy as np
-from scipy.signal import resample_poly
 
 # espeak_PARAMETER ids and constants of speak_lib.h
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
@@ -99,5 +98,8 @@ class ESpeak:
             return np.zeros(0, dtype=np.float32)
         wav = np.concatenate(self._chunks).astype(np.float32) / 32768.0
         if sample_rate != self.native_rate:
+            # Imported here (0.9 s): the process that starts the corpus writers never resamples.
+            from scipy.signal import resample_poly
+
             wav = resample_poly(wav, sample_rate, self.native_rate)
         return wav.astype(np.float32)

@@ -4,6 +4,8 @@ import glob
 import json
 import os
 import re
+import subprocess
+import sys
 
 import soundfile as sf
 
@@ -127,9 +129,6 @@ def test_same_seed_same_corpus_and_cache(tmp_path):
 def test_the_process_that_starts_the_corpus_writers_imports_no_resampler():
     """``python -m data_prep.synthetic`` starts one writer process per corpus: before that,
     the quick start waits for its imports; scipy.signal (0.9 s) is the writers' alone."""
-    import subprocess
-    import sys
-
     code = "import sys, data_prep.synthetic.__main__; print('scipy.signal' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

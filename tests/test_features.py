@@ -1,4 +1,7 @@
-"""Feature modules keep their normalisation statistics in their checkpoints."""
+"""Feature modules keep their normalisation statistics in their checkpoints; the CRNN's
+BiGRU equals a packed one, in one thread or two."""
+
+import threading
 
 import pytest
 import torch
@@ -63,8 +66,6 @@ def test_crnn_runs_the_two_directions_in_their_own_threads_when_it_has_two(threa
                                                                            monkeypatch):
     """A CPU process with two or more threads runs the BiGRU's two directions at once,
     in training (forward and backward) and in inference; with one, in its own thread."""
-    import threading
-
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     seen = set()
     functional_call = torch.func.functional_call

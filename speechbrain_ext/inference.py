@@ -31,6 +31,7 @@ from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.data_utils import batch_pad_right
 
 from speechbrain_ext.audio import SAMPLE_RATE, AudioReadError, read_audio
+from speechbrain_ext.nnet.logmel_crnn import encoder_frame_lengths
 
 # Shorter audio has fewer than 10 frames of 10 ms for the log-mel front ends (the
 # CRNN stand-in then keeps 3 frames after subsampling): not an utterance.
@@ -161,7 +162,8 @@ class EmotionClassifier(AudioInterface):
             feats, feat_lens = self.mods.features(wavs, wav_lens)
             frames = self.mods.encoder(feats)
         else:
-            frames, feat_lens = self.mods.encoder(wavs, wav_lens), wav_lens
+            frames = self.mods.encoder(wavs, wav_lens)
+            feat_lens = encoder_frame_lengths(self.mods.encoder, wav_lens, wavs.shape[1])
         pooled = self.mods.pooling(frames, feat_lens).squeeze(1)
         scores = self.mods.classifier(pooled).flatten(1)  # ECAPA's: (batch, 1, n)
         return self.hparams.log_softmax(scores)
@@ -295,7 +297,8 @@ class CTCTranscriber(AudioInterface):
         with torch.no_grad():
             frames = self.mods.encoder(wavs, wav_lens)
             log_probs = self.hparams.log_softmax(self.mods.ctc_head(frames))
-        return self.hparams.ctc_decoder(log_probs, wav_lens, self.hparams.token_encoder)
+        frame_lens = encoder_frame_lengths(self.mods.encoder, wav_lens, wavs.shape[1])
+        return self.hparams.ctc_decoder(log_probs, frame_lens, self.hparams.token_encoder)
 
     def transcribe_file(self, path):
         """Transcript of one audio file."""

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import sys
+import types
 
 import pytest
 import speechbrain as sb
@@ -36,6 +37,7 @@ def _load_script(name):
 TRAIN = _load_script("train")
 STUDY = _load_script("study")
 WER = _load_script("wer_analysis")
+INTERFACE = _load_script("custom_interface")
 
 
 def _hparams(name, tmp_path, **overrides):
@@ -371,6 +373,40 @@ def test_padding_does_not_change_a_prediction(tmp_path, name):
         together = brain.compute_forward(_batch(signals, ["HELLO", "A MUCH LONGER ONE HERE"]),
                                          sb.Stage.TEST)
     assert torch.allclose(alone["emo"][0], together["emo"][0], atol=1e-4)
+
+
+
+@pytest.mark.parametrize("name", ["full_coattention_crnn.yaml", "hidden_concat_crnn.yaml"])
+def test_ctc_and_hidden_stream_read_the_encoders_own_frames(tmp_path, name):
+    """Beside a turn of 24000 samples (51 stand-in frames), one of 16240 has 34 frames,
+    its relative wave length times 51, rounded, 35 (a padded frame): the CTC loss, the
+    decoding and the hidden stream get lengths that count 34, in the Brain and in the
+    exported model's forward (``custom_interface.fused_emotion``), whose prediction
+    is then the turn's alone."""
+    brain = _brain(name, tmp_path)
+    _ready(brain)
+    decoded = []
+    decoder = brain.hparams.ctc_decoder
+
+    def recording_decoder(log_probs, lens, *args):
+        decoded.append(torch.round(lens * log_probs.shape[1]).long().tolist())
+        return decoder(log_probs, lens, *args)
+
+    brain.hparams.ctc_decoder = recording_decoder
+    signals = [0.1 * torch.randn(n, generator=torch.Generator().manual_seed(n))
+               for n in (16240, 24000)]
+    with torch.no_grad():
+        out = brain.compute_forward(_batch(signals, ["HELLO", "GOOD DAY"]), sb.Stage.TEST)
+    assert torch.round(out["lens"] * out["ctc"].shape[1]).long().tolist() == [34, 51]
+    assert decoded == [[34, 51]]
+    model = types.SimpleNamespace(mods=brain.modules, hparams=types.SimpleNamespace(
+        **vars(brain.hparams), token_encoder=character_encoder()))
+    wavs, lens = _batch(signals, ["HELLO", "GOOD DAY"]).sig
+    with torch.no_grad():
+        alone, _ = INTERFACE.fused_emotion(model, wavs[:1, :16240], torch.ones(1))
+        together, _ = INTERFACE.fused_emotion(model, wavs, lens)
+    assert decoded[-1] == [34, 51]
+    assert torch.allclose(alone[0], together[0], atol=1e-4)
 
 
 # -- the released CTC head ---------------------------------------------------------------

@@ -2,12 +2,13 @@
 BiGRU equals a packed one, in one thread or two."""
 
 import threading
+import types
 
 import pytest
 import torch
 
 from speechbrain_ext.features import FixedLengthLogMel
-from speechbrain_ext.nnet.logmel_crnn import LogMelCRNN
+from speechbrain_ext.nnet.logmel_crnn import LogMelCRNN, encoder_frame_lengths
 
 
 @pytest.mark.parametrize("cls", [FixedLengthLogMel, LogMelCRNN])
@@ -98,3 +99,26 @@ def test_crnn_draws_the_random_numbers_it_drew_with_one_gru_template_per_size():
     LogMelCRNN()
     assert torch.rand(2).tolist() == pytest.approx([0.6027851700782776, 0.23382478952407837],
                                                    abs=1e-7)
+
+
+@pytest.mark.parametrize("num_samples", [16000, 24000, 32080, 48000])
+def test_crnn_frame_lengths_count_the_frames_it_computes(num_samples):
+    """``round(length * frames)`` (SpeechBrain's count) of its relative frame lengths is
+    the number of frames LogMelCRNN computes for each utterance (it zeroes the rest),
+    where the relative wave lengths count one too many or too few for some."""
+    torch.manual_seed(0)
+    enc = LogMelCRNN(rnn_layers=1)
+    enc(0.1 * torch.randn(2, 16000), torch.ones(2))  # normalisation statistics
+    enc.eval()
+    wav_lens = torch.linspace(0.25, 1.0, 13)
+    with torch.no_grad():
+        frames = enc(0.1 * torch.randn(13, num_samples), wav_lens)
+    own = (frames.abs().sum(dim=-1) > 0).sum(dim=1)
+    lens = encoder_frame_lengths(enc, wav_lens, num_samples)
+    assert torch.equal(torch.round(lens * frames.shape[1]).long(), own)
+    assert not torch.equal(torch.round(wav_lens * frames.shape[1]).long(), own)
+    # A DistributedDataParallel wrapper keeps the encoder in ``module``; any other
+    # encoder (wav2vec2) keeps SpeechBrain's convention, the wave's lengths.
+    assert torch.equal(encoder_frame_lengths(types.SimpleNamespace(module=enc), wav_lens,
+                                             num_samples), lens)
+    assert encoder_frame_lengths(torch.nn.Identity(), wav_lens, num_samples) is wav_lens

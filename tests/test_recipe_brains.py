@@ -3,6 +3,7 @@ which checkpoint is tested."""
 
 import glob
 import os
+import types
 
 import pytest
 import speechbrain as sb
@@ -12,6 +13,7 @@ from speechbrain.augment.augmenter import Augmenter
 from speechbrain.augment.time_domain import SpeedPerturb
 
 from conftest import REPO, load_recipe_script, run_recipe
+from speechbrain_ext.ctc import character_encoder
 from speechbrain_ext.evaluation import test_on_conditions as run_test_on_conditions
 
 CORNN_YAMLS = ["cornn", "wo_conformer", "wo_bilstm", "acrnn"]
@@ -279,3 +281,83 @@ def test_bucketed_batches_of_one_turn_are_merged_when_min_batch_size_is_2():
     merged = list(helpers.DynamicBatchSampler(data, min_batch_size=2, **options))
     assert min(len(b) for b in merged) >= 2
     assert sorted(i for b in merged for i in b) == list(range(len(durations)))
+
+
+
+# --- joint_asr_ser: the CRNN stand-in's frames ---------------------------------------
+
+def _spy_lengths(brain, key, seen):
+    """Wraps ``brain.hparams.<key>`` (called with frames, lengths, ...) to record the
+    frame counts it reads: ``round(length * frames)``, as SpeechBrain counts them."""
+    consumer = getattr(brain.hparams, key)
+
+    def recording(frames, lens, *args, **kwargs):
+        seen.append((key, torch.round(lens * frames.shape[1]).long().tolist()))
+        return consumer(frames, lens, *args, **kwargs)
+
+    setattr(brain.hparams, key, recording)
+
+
+@pytest.mark.parametrize("script, name, brain_class", [
+    ("pretrain_ctc", "pretrain_ctc_crnn", "CTCBrain"),
+    ("train_asr", "asr_crnn", "ASRBrain"),
+    ("train_ser", "ser_crnn", "EmotionBrain"),
+    ("train_joint", "joint_crnn", "JointASRSERBrain"),
+])
+def test_crnn_brains_read_the_encoders_own_frames(script, name, brain_class, tmp_path):
+    """Beside a turn of 24000 samples (51 output frames), the stand-in gives one of
+    16240 samples 34 frames and zeroes the rest; its relative wave length times 51,
+    rounded (how SpeechBrain's CTC loss, greedy decoding and pooling count), makes 35.
+    The lengths the Brain gives its CTC loss, decoding and pooling must count 34."""
+    torch.manual_seed(0)
+    brain = _brain("joint_asr_ser", name, tmp_path, brain_class, script=script)
+    brain.ctc_encoder = character_encoder()
+    seen = []
+    for key in ("ctc_decoder", "mean_pooling"):  # those compute_forward calls
+        if hasattr(brain.hparams, key):
+            _spy_lengths(brain, key, seen)
+    batch = _batch([0.1 * torch.randn(n, generator=torch.Generator().manual_seed(n))
+                    for n in (16240, 24000)])
+    with torch.no_grad():
+        frames = brain.modules.encoder(*batch.sig)
+        out = brain.compute_forward(batch, sb.Stage.TEST)
+    own = (frames.abs().sum(dim=-1) > 0).sum(dim=1).tolist()
+    assert own == [34, 51] and round(16240 / 24000 * 51) == 35
+    # The lengths compute_forward returns are those of the CTC loss (and of the
+    # decoding, for the ASR Brains, which decode in compute_objectives).
+    if isinstance(out, tuple) and len(out) == 2:
+        seen.append(("returned", torch.round(out[1] * out[0].shape[1]).long().tolist()))
+    elif isinstance(out, dict):
+        seen.append(("returned", torch.round(out["lens"] * out["ctc"].shape[1]).long().tolist()))
+    assert len(seen) == {"pretrain_ctc": 1, "train_asr": 1, "train_ser": 1,
+                         "train_joint": 3}[script], seen
+    assert all(counts == own for _, counts in seen), seen
+
+    # The exported model's forward on the same modules (the recipe's custom_interface.py,
+    # speechbrain_ext.inference): the same frames.
+    if script == "pretrain_ctc":
+        return
+    seen.clear()
+    interface = load_recipe_script("joint_asr_ser", "custom_interface")
+    hparams = types.SimpleNamespace(**vars(brain.hparams), token_encoder=brain.ctc_encoder)
+    mods = _Modules(brain.modules, pooling=brain.hparams.mean_pooling
+                    if script == "train_ser" else None)
+    model = types.SimpleNamespace(mods=mods, hparams=hparams, device="cpu")
+    with torch.no_grad():
+        if script == "train_asr":
+            interface.CTCTranscriber.transcribe_batch(model, *batch.sig)
+        elif script == "train_ser":
+            interface.EmotionClassifier.emotion_log_probs(model, *batch.sig)
+        else:
+            interface.JointCTCTextFusion.forward_batch(model, *batch.sig)
+    assert len(seen) == {"train_asr": 1, "train_ser": 1, "train_joint": 2}[script], seen
+    assert all(counts == own for _, counts in seen), seen
+
+
+class _Modules(dict):
+    """An exported model's ``mods``: the Brain's modules by attribute and ``in``."""
+
+    def __init__(self, modules, **more):
+        super().__init__(modules.items(), **{k: v for k, v in more.items() if v})
+
+    __getattr__ = dict.__getitem__

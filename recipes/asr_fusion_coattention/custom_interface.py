@@ -17,24 +17,26 @@ which a wav does not carry: they do not export.
 
 from speechbrain_ext.inference import EmotionClassifier, JointASRSER
 from speechbrain_ext.nnet.hidden_layers import select_hidden_layer
+from speechbrain_ext.nnet.logmel_crnn import encoder_frame_lengths
 
 __all__ = ["FusionASRSER", "FusionSER"]
 
 
 def fused_emotion(model, wavs, wav_lens):
     """``train.py``'s forward without the losses: (emotion log-probs, transcripts or None)."""
-    hiddens, transcripts = None, None
+    hiddens, transcripts, frame_lens = None, None, wav_lens
     if "asr_encoder" in model.mods:
         hiddens = model.mods.asr_encoder(wavs, wav_lens)  # every layer's output
+        frame_lens = encoder_frame_lengths(model.mods.asr_encoder, wav_lens, wavs.shape[1])
         ctc_log_probs = model.hparams.log_softmax(model.mods.ctc_head(hiddens[-1]))
-        transcripts = model.hparams.ctc_decoder(ctc_log_probs, wav_lens,
+        transcripts = model.hparams.ctc_decoder(ctc_log_probs, frame_lens,
                                                 model.hparams.token_encoder)
     states, state_lens = [], []
     for stream in model.hparams.streams:
         if stream == "acoustic":
             x, x_lens = model.mods.acoustic_features(wavs, wav_lens)
         elif stream == "hidden":
-            x, x_lens = select_hidden_layer(hiddens, model.hparams.hidden_layer), wav_lens
+            x, x_lens = select_hidden_layer(hiddens, model.hparams.hidden_layer), frame_lens
         else:
             tokens, x = model.mods.text_encoder(transcripts, return_tokens=True)
             mask = tokens["attention_mask"]

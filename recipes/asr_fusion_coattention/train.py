@@ -39,6 +39,7 @@ from speechbrain_ext.ctc import character_encoder, load_released_ctc_head
 from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
 from speechbrain_ext.nnet.hidden_layers import select_hidden_layer
+from speechbrain_ext.nnet.logmel_crnn import encoder_frame_lengths
 
 STREAMS = ("acoustic", "hidden", "text")
 
@@ -72,15 +73,19 @@ class FusionASRSERBrain(DDPBrain):
         hiddens = None
         if "asr_encoder" in self.modules:
             hiddens = self.modules.asr_encoder(wavs, lens)  # every layer's output
+            # The encoder's own frame count: the CTC loss, decoding and the hidden stream
+            # read round(lens * frames) frames, one too many or too few with the wave's.
+            out["lens"] = encoder_frame_lengths(self.modules.asr_encoder, lens, wavs.shape[1])
             out["ctc"] = self.hparams.log_softmax(self.modules.ctc_head(hiddens[-1]))
-            out["hypotheses"] = self.hparams.ctc_decoder(out["ctc"], lens, self.ctc_encoder)
+            out["hypotheses"] = self.hparams.ctc_decoder(out["ctc"], out["lens"],
+                                                         self.ctc_encoder)
 
         states, state_lens = [], []
         for stream in self.hparams.streams:
             if stream == "acoustic":
                 x, x_lens = self.modules.acoustic_features(wavs, lens)
             elif stream == "hidden":
-                x, x_lens = select_hidden_layer(hiddens, self.hparams.hidden_layer), lens
+                x, x_lens = select_hidden_layer(hiddens, self.hparams.hidden_layer), out["lens"]
             else:
                 x, x_lens = self.encode_text(self.ser_texts(batch, stage, out))
             states.append(self.modules[f"{stream}_stream"](x, x_lens))

@@ -16,6 +16,7 @@ hyperparameters the class reads.
 import torch
 
 from speechbrain_ext.inference import CTCTranscriber, EmotionClassifier, JointASRSER
+from speechbrain_ext.nnet.logmel_crnn import encoder_frame_lengths
 
 __all__ = ["JointCTCTextFusion", "EmotionClassifier", "CTCTranscriber"]
 
@@ -31,12 +32,13 @@ class JointCTCTextFusion(JointASRSER):
 
     def forward_batch(self, wavs, wav_lens):
         frames = self.mods.encoder(wavs, wav_lens)
+        frame_lens = encoder_frame_lengths(self.mods.encoder, wav_lens, wavs.shape[1])
         ctc_log_probs = self.hparams.log_softmax(self.mods.ctc_head(frames))
-        transcripts = self.hparams.ctc_decoder(ctc_log_probs, wav_lens,
+        transcripts = self.hparams.ctc_decoder(ctc_log_probs, frame_lens,
                                                self.hparams.token_encoder)
         tokens, token_states = self.mods.text_encoder(transcripts, return_tokens=True)
         linguistic = self.hparams.token_pooling(token_states, tokens["attention_mask"])
-        acoustic = self.hparams.mean_pooling(frames, wav_lens).squeeze(1)
+        acoustic = self.hparams.mean_pooling(frames, frame_lens).squeeze(1)
         fused = torch.cat([self.mods.acoustic_mlp(acoustic),
                            self.mods.linguistic_mlp(linguistic)], dim=-1)
         return self.hparams.log_softmax(self.mods.emotion_classifier(fused)), transcripts

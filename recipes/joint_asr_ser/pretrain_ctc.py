@@ -26,6 +26,7 @@ from data_prep.librispeech_prepare import prepare_librispeech
 from speechbrain_ext.audio import read_audio
 from speechbrain_ext.ctc import character_encoder, ctc_target_pipeline
 from speechbrain_ext.distributed import DDPBrain
+from speechbrain_ext.nnet.logmel_crnn import encoder_frame_lengths
 
 
 class CTCBrain(DDPBrain):
@@ -37,6 +38,9 @@ class CTCBrain(DDPBrain):
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         frames = self.modules.encoder(wavs, lens)
+        # The encoder's own frame count: the CTC loss, decoding and pooling read
+        # round(lens * frames) frames, one too many or too few with the wave's lens.
+        lens = encoder_frame_lengths(self.modules.encoder, lens, wavs.shape[1])
         return self.hparams.log_softmax(self.modules.ctc_lin(frames)), lens
 
     def compute_objectives(self, predictions, batch, stage):

@@ -26,6 +26,7 @@ from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
 from speechbrain_ext.ctc import character_encoder
 from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import kept_checkpoints, test_on_conditions
+from speechbrain_ext.nnet.logmel_crnn import encoder_frame_lengths
 
 
 class ASRBrain(DDPBrain):
@@ -38,6 +39,9 @@ class ASRBrain(DDPBrain):
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         frames = self.modules.encoder(wavs, lens)
+        # The encoder's own frame count: the CTC loss, decoding and pooling read
+        # round(lens * frames) frames, one too many or too few with the wave's lens.
+        lens = encoder_frame_lengths(self.modules.encoder, lens, wavs.shape[1])
         return self.hparams.log_softmax(self.modules.ctc_head(frames)), lens
 
     def compute_objectives(self, predictions, batch, stage):

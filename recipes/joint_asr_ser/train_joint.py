@@ -40,6 +40,7 @@ from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
 from speechbrain_ext.ctc import character_encoder
 from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
+from speechbrain_ext.nnet.logmel_crnn import encoder_frame_lengths
 
 
 class JointASRSERBrain(DDPBrain):
@@ -52,6 +53,9 @@ class JointASRSERBrain(DDPBrain):
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         frames = self.modules.encoder(wavs, lens)
+        # The encoder's own frame count: the CTC loss, decoding and pooling read
+        # round(lens * frames) frames, one too many or too few with the wave's lens.
+        lens = encoder_frame_lengths(self.modules.encoder, lens, wavs.shape[1])
         ctc_log_probs = self.hparams.log_softmax(self.modules.ctc_head(frames))
         hypotheses = self.hparams.ctc_decoder(ctc_log_probs, lens, self.ctc_encoder)
 

@@ -32,6 +32,7 @@ from data_prep.fold_data import emotion_datasets, prepare_fold_data
 from recipe_helpers import load_pretrained, train_loader_kwargs  # this folder
 from speechbrain_ext.distributed import DDPBrain
 from speechbrain_ext.evaluation import emotion_posteriors, kept_checkpoints, test_on_conditions
+from speechbrain_ext.nnet.logmel_crnn import encoder_frame_lengths
 
 
 class EmotionBrain(DDPBrain):
@@ -45,6 +46,8 @@ class EmotionBrain(DDPBrain):
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         frames = self.modules.encoder(wavs, lens)
+        # The encoder's own frame count: pooling reads round(lens * frames) frames.
+        lens = encoder_frame_lengths(self.modules.encoder, lens, wavs.shape[1])
         pooled = self.hparams.mean_pooling(frames, lens).squeeze(1)
         return self.modules.classifier(pooled).flatten(1)  # ECAPA's: (batch, 1, n)
 

@@ -125,11 +125,9 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         feats = self.norm(self.fbank(wavs), wav_lens)
         # Zero the padding, as the convolution's own padding: else the last real frames
         # of a short utterance would read its batch's padding (-mean / std after norm).
-        samples = torch.round(wav_lens * wavs.shape[1]).long()
-        steps = (samples // self.fbank.compute_STFT.hop_length + 1).clamp(max=feats.shape[1])
+        steps, conv_steps = self._frame_counts(wav_lens, wavs.shape[1])
         feats = feats * length_to_mask(steps, max_len=feats.shape[1]).unsqueeze(-1)
         x = self.conv(feats.transpose(1, 2)).transpose(1, 2)
-        conv_steps = ((steps - 1) // self.subsampling + 1).clamp(max=x.shape[1])
         hiddens = [x]
         for layer in range(self.rnn_layers):
             if layer > 0:  # the stacked GRU's dropout between layers
@@ -137,6 +135,35 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
             x = self._gru_layer(layer, x, conv_steps)
             hiddens.append(x)
         return hiddens if self.output_all_hiddens else x
+
+    def frame_lengths(self, wav_lens, num_samples):
+        """Relative lengths of the output frames of a batch of ``num_samples`` samples.
+
+        SpeechBrain's CTC loss, greedy decoding and statistics pooling read
+        ``round(length * frames)`` frames of each utterance. With the relative wave
+        lengths, that can be one frame more than this encoder's own count (a padded
+        frame, zeros) or one less, depending on the batch; with these lengths it is
+        the encoder's count.
+
+        Example
+        -------
+        >>> enc = LogMelCRNN()
+        >>> lens = torch.tensor([0.3, 1.0])
+        >>> frames = enc(torch.randn(2, 32000), lens)   # 67 frames; the first has 21
+        >>> torch.round(enc.frame_lengths(lens, 32000) * 67).tolist(), round(0.3 * 67)
+        ([21.0, 67.0], 20)
+        """
+        steps, conv_steps = self._frame_counts(wav_lens, num_samples)
+        total = (num_samples // self.fbank.compute_STFT.hop_length) // self.subsampling + 1
+        return conv_steps.float() / total
+
+    def _frame_counts(self, wav_lens, num_samples):
+        """Valid log-mel frames and valid output frames of each utterance (centred STFT:
+        ``samples // hop + 1`` frames; convolution: ``(frames - 1) // subsampling + 1``)."""
+        hop = self.fbank.compute_STFT.hop_length
+        samples = torch.round(wav_lens * num_samples).long()
+        steps = (samples // hop + 1).clamp(max=num_samples // hop + 1)
+        return steps, (steps - 1) // self.subsampling + 1
 
     def _gru_layer(self, layer, x, steps):
         """BiGRU layer ``layer`` of ``self.rnn`` on padded ``x`` of ``steps`` valid frames.
@@ -175,6 +202,34 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
             outputs = list(_direction_threads().map(no_grad_run, (0, 1)))
         outputs[1] = _take_frames(outputs[1], reverse)
         return torch.cat(outputs, dim=-1) * valid.unsqueeze(-1)
+
+
+def encoder_frame_lengths(encoder, wav_lens, num_samples):
+    """Relative lengths of ``encoder``'s output frames for SpeechBrain's CTC loss,
+    decoding and pooling: a ``LogMelCRNN``'s exact ones (``LogMelCRNN.frame_lengths``),
+    the relative wave lengths for any other encoder (wav2vec2: SpeechBrain's convention).
+
+    Arguments
+    ---------
+    encoder : torch.nn.Module
+        The encoder, or its ``DistributedDataParallel`` wrapper.
+    wav_lens : torch.Tensor
+        Relative lengths of the waveforms (the longest: 1.0).
+    num_samples : int
+        Samples of the padded waveform batch.
+
+    Example
+    -------
+    >>> lens = torch.tensor([0.3, 1.0])
+    >>> encoder_frame_lengths(LogMelCRNN(), lens, 32000)   # 21 and 67 of 67 frames
+    tensor([0.3134, 1.0000])
+    >>> encoder_frame_lengths(torch.nn.Identity(), lens, 32000)
+    tensor([0.3000, 1.0000])
+    """
+    encoder = getattr(encoder, "module", encoder)
+    if isinstance(encoder, LogMelCRNN):
+        return encoder.frame_lengths(wav_lens, num_samples)
+    return wav_lens
 
 
 _THREADS = None  # the two direction threads, shared by every LogMelCRNN of the process

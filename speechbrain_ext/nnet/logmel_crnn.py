@@ -23,7 +23,9 @@ other. The two ways give the same outputs and gradients up to float rounding. Id
 OpenMP threads spin on the cores by default: ``OMP_WAIT_POLICY=PASSIVE`` in the
 environment leaves the cores to the two direction threads (``study.py`` sets it for the
 CTC pre-training; on 2 cores its epochs took 13-16 s, 17 s without it, 19 s with the two
-directions one after the other).
+directions one after the other). What follows the encoder (CTC loss, decoding,
+pooling) should count its frames with ``encoder_frame_lengths``: the relative wave
+lengths, rounded, can count one frame too many (a zeroed one) or too few.
 
 Example
 -------

@@ -375,7 +375,6 @@ def test_padding_does_not_change_a_prediction(tmp_path, name):
     assert torch.allclose(alone["emo"][0], together["emo"][0], atol=1e-4)
 
 
-
 @pytest.mark.parametrize("name", ["full_coattention_crnn.yaml", "hidden_concat_crnn.yaml"])
 def test_ctc_and_hidden_stream_read_the_encoders_own_frames(tmp_path, name):
     """Beside a turn of 24000 samples (51 stand-in frames), one of 16240 has 34 frames,

@@ -39,7 +39,7 @@ class ASRBrain(DDPBrain):
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         frames = self.modules.encoder(wavs, lens)
-        # The encoder's own frame count: the CTC loss, decoding and pooling read
+        # The encoder's own frame count: the CTC loss and decoding read
         # round(lens * frames) frames, one too many or too few with the wave's lens.
         lens = encoder_frame_lengths(self.modules.encoder, lens, wavs.shape[1])
         return self.hparams.log_softmax(self.modules.ctc_head(frames)), lens

@@ -155,7 +155,7 @@ class LogMelCRNN(SavesNormalizationStats, torch.nn.Module):
         >>> torch.round(enc.frame_lengths(lens, 32000) * 67).tolist(), round(0.3 * 67)
         ([21.0, 67.0], 20)
         """
-        steps, conv_steps = self._frame_counts(wav_lens, num_samples)
+        _, conv_steps = self._frame_counts(wav_lens, num_samples)
         total = (num_samples // self.fbank.compute_STFT.hop_length) // self.subsampling + 1
         return conv_steps.float() / total
 

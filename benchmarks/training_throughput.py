@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import runpy
 import statistics
@@ -295,6 +296,13 @@ def ratios(results):
     return "\n".join(lines)
 
 
+def only_names(only):
+    """The configuration names of ``--only``: split at the commas that no space follows,
+    since a variant's name is its base's, a comma, a space and what differs
+    (``joint_asr_ser/joint_crnn, random batches``)."""
+    return set(re.split(r",(?! )", only))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data_root", default="data/synthetic",
@@ -307,7 +315,9 @@ def main(argv=None):
                              "first also fills a feature cache)")
     parser.add_argument("--fold_scheme", default="session5")
     parser.add_argument("--fold", type=int, default=1)
-    parser.add_argument("--only", default=None, help="comma-separated configuration names")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated configuration names (--list), variants included: "
+                             "'joint_asr_ser/joint_crnn,joint_asr_ser/joint_crnn, random batches'")
     parser.add_argument("--list", action="store_true", help="print the configurations")
     parser.add_argument("--report_only", action="store_true",
                         help="write the report from the runs already in --out, run nothing")
@@ -320,7 +330,7 @@ def main(argv=None):
         if not os.path.isdir(os.path.join(args.data_root, corpus)):
             sys.exit(f"{args.data_root}/{corpus} not found: python -m data_prep.synthetic "
                      f"--out {args.data_root} --size demo")
-    chosen = set(args.only.split(",")) if args.only else None
+    chosen = only_names(args.only) if args.only else None
     unknown = sorted(chosen - {c[0] for c in CONFIGS}) if chosen else []
     if unknown:  # else a typo would run nothing and report nothing
         parser.error(f"--only: no configuration named {', '.join(unknown)} (--list names them)")

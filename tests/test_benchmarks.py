@@ -55,6 +55,14 @@ def test_a_configuration_name_that_does_not_exist_is_an_error(tmp_path, capsys):
     assert "no configuration named cornn" in capsys.readouterr().err
 
 
+def test_only_keeps_the_comma_inside_a_variants_name():
+    names = throughput.only_names("joint_asr_ser/joint_crnn,joint_asr_ser/joint_crnn, random "
+                                  "batches,cornn/cornn, feature cache")
+    assert names == {"joint_asr_ser/joint_crnn", "joint_asr_ser/joint_crnn, random batches",
+                     "cornn/cornn, feature cache"}
+    assert names <= {c[0] for c in throughput.CONFIGS}
+
+
 def test_no_repeats_reports_the_fold_runner_memory_alone(tmp_path):
     out = tmp_path / "out"
     out.mkdir()

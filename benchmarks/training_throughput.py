@@ -32,6 +32,7 @@ import platform
 import re
 import resource
 import runpy
+import shlex
 import statistics
 import subprocess
 import sys
@@ -368,7 +369,7 @@ def main(argv=None):
         runner = json.load(f)
     repeats = min((len(runs) for runs in results.values()), default=0)
     baseline = import_only_rss_mb()
-    report = f"Machine: {machine()}\nCommand: {' '.join(sys.argv)}\n"
+    report = f"Machine: {machine()}\nCommand: {shlex.join(sys.argv)}\n"
     if repeats:  # --repeats 0: the fold runner's memory only
         report += (f"Epoch {args.epochs} of {args.epochs} of each run, fold {args.fold_scheme} "
                    f"{args.fold}; median (min-max) over {repeats} interleaved repeats.\n\n"

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import sys
 
 import pytest
 import torch
@@ -63,12 +64,16 @@ def test_only_keeps_the_comma_inside_a_variants_name():
     assert names <= {c[0] for c in throughput.CONFIGS}
 
 
-def test_no_repeats_reports_the_fold_runner_memory_alone(tmp_path):
+def test_no_repeats_reports_the_fold_runner_memory_alone(tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     (out / "fold_runner.json").write_text('{"fold_runner_mb": 715.2, "largest_child_mb": 2334.1}')
-    throughput.main(["--data_root", _corpus_root(tmp_path), "--out", str(out),
-                     "--repeats", "0", "--report_only"])
+    argv = ["--data_root", _corpus_root(tmp_path), "--out", str(out), "--repeats", "0",
+            "--report_only", "--only", "cornn/cornn, feature cache"]
+    monkeypatch.setattr(sys, "argv", ["training_throughput.py", *argv])
+    throughput.main(argv)
     report = (out / "report.md").read_text()
+    # The command as a shell reads it back: a variant's name is one argument.
+    assert "--only 'cornn/cornn, feature cache'" in report.splitlines()[1]
     assert "itself 715 MB, its training process 2334 MB at peak" in report
     assert "| configuration |" not in report and "interleaved repeats" not in report

@@ -240,9 +240,9 @@ def test_study_runs_the_pre_training_only_when_its_export_is_missing(tmp_path, m
                         lambda cmd, check, env: calls.append(cmd) or envs.append(env))
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     args = argparse.Namespace(study_folder=str(tmp_path), librispeech_folder="ls",
-                              pretrain_epochs=7)
+                              pretrain_epochs=6, pretrain_lr=0.0015)
     _, pretrained = study.pretrain_stand_in(args)
-    assert len(calls) == 1 and calls[0][-1] == "--number_of_epochs=7"
+    assert len(calls) == 1 and calls[0][-2:] == ["--number_of_epochs=6", "--lr=0.0015"]
     # OpenMP threads that wait passively leave the cores to the BiGRU's direction threads
     assert envs[0]["OMP_WAIT_POLICY"] == "PASSIVE" and envs[0]["PATH"] == os.environ["PATH"]
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's setting wins

@@ -22,7 +22,8 @@ python recipes/joint_asr_ser/study.py --encoder crnn \
     --data_folder=data/synthetic/IEMOCAP_full_release \
     --musan_folder=data/synthetic/musan \
     --librispeech_folder=data/synthetic/LibriSpeech \
-    --pretrain_epochs="${PRETRAIN_EPOCHS:-7}" --number_of_epochs="${EPOCHS:-3}"
+    --pretrain_epochs="${PRETRAIN_EPOCHS:-6}" --pretrain_lr="${PRETRAIN_LR:-0.0015}" \
+    --number_of_epochs="${EPOCHS:-3}"
 # The product: the joint model of the fold, exported to SpeechBrain's pretrained
 # layout, gives transcript and emotion of two test turns (voices it never heard).
 python -m speechbrain_ext.export results/quickstart/joint/fold1 results/quickstart/model_joint \

@@ -57,6 +57,8 @@ def pretrain_stand_in(args, run=True):
            f"--data_folder={args.librispeech_folder}", f"--output_folder={out}"]
     if args.pretrain_epochs:
         cmd.append(f"--number_of_epochs={args.pretrain_epochs}")
+    if args.pretrain_lr:
+        cmd.append(f"--lr={args.pretrain_lr}")
     pretrained = os.path.join(out, "pretrained")
     # pretrain_ctc.py renames its export into place when complete, and then only says "cached"
     if run and os.path.isdir(pretrained):
@@ -111,6 +113,9 @@ def main(argv=None):
                         help="LibriSpeech, for the crnn encoder's CTC pre-training")
     parser.add_argument("--pretrain_epochs", type=int, default=None,
                         help="epochs of the crnn CTC pre-training (default: its YAML's, 8)")
+    parser.add_argument("--pretrain_lr", type=float, default=None,
+                        help="learning rate of the crnn CTC pre-training (default: its YAML's, "
+                             "0.001)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
     parser.add_argument("--folds", default="speaker10", type=fold_runner.fold_scheme,

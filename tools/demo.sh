@@ -33,9 +33,9 @@ python -c "import json; test = json.load(open('results/quickstart/joint/fold1/te
 print(' '.join(t['wav'].format(data_root='data/synthetic/IEMOCAP_full_release')
                for t in list(test.values())[1:3]))" \
     | xargs python -m speechbrain_ext.infer --model results/quickstart/model_joint --format table
-# The machine beside the time: on 2-core CPUs the quick start took 5 min 12 s to 10 min
-# 51 s before it pre-trained 6 epochs instead of 7, about 10 % less since; a shared
-# machine's speed drifts (README, Quick start).
+# The machine beside the time: on 2-core CPUs this quick start took 5 min 14 s to 8 min
+# 26 s (median 5 min 20 s at a good hour); a shared machine's speed drifts (README,
+# Quick start).
 cpu=$(grep -m1 "model name" /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//' || true)
 echo "[demo] finished in $((SECONDS - start)) s on ${cpu:-$(uname -m)}," \
     "$(python -c 'import os; print(os.cpu_count())') cores"

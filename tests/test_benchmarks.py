@@ -77,3 +77,14 @@ def test_no_repeats_reports_the_fold_runner_memory_alone(tmp_path, monkeypatch):
     assert "--only 'cornn/cornn, feature cache'" in report.splitlines()[1]
     assert "itself 715 MB, its training process 2334 MB at peak" in report
     assert "| configuration |" not in report and "interleaved repeats" not in report
+
+
+def test_the_gpu_profile_needs_a_cuda_device(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "w2v2_training_speed", os.path.join(REPO, "benchmarks", "w2v2_training_speed.py"))
+    speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed)
+    with pytest.raises(SystemExit) as stop:  # before any model is built
+        speed.main(["--data_folder", str(tmp_path), "--device", "cpu", "--profile"])
+    assert stop.value.code == 2
+    assert "--profile measures CUDA kernels" in capsys.readouterr().err

@@ -42,10 +42,11 @@ from hyperpyyaml import load_hyperpyyaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(REPO, "recipes", "joint_asr_ser")
-sys.path[:0] = [REPO, RECIPE]
+sys.path[:0] = [REPO, RECIPE, os.path.dirname(os.path.abspath(__file__))]
 
 from data_prep.fold_data import emotion_datasets, prepare_fold_data  # noqa: E402
 from speechbrain_ext.ctc import character_encoder  # noqa: E402
+from training_throughput import machine as host_machine  # noqa: E402  (this folder)
 
 # YAML -> (script, the Brain class, encoders to build: hub key -> architecture)
 MODELS = {
@@ -109,16 +110,6 @@ def gpu_kernel_seconds(fn):
         torch.cuda.synchronize()
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     return sum(e.time_range.elapsed_us() for e in kernels) / 1e6, len(kernels)
-
-
-def host_cpu():
-    """The host's CPU model: on a GPU, a step's kernel launches run there."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def bench(yaml_name, precision, folders, args, work):
@@ -217,8 +208,8 @@ def main(argv=None):
 
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
         platform.processor()
-    print(f"machine: {device_name} (host CPU: {host_cpu()}); torch {torch.__version__}; "
-          f"speechbrain {sb.__version__}")
+    # The host launches a step's kernels: its CPU shows in the step time (README).
+    print(f"machine: {device_name}; host: {host_machine()}; speechbrain {sb.__version__}")
     results = []
     with tempfile.TemporaryDirectory() as work:
         architectures = {a for y in args.yamls for a in MODELS[y][2].values()}
@@ -250,7 +241,7 @@ def main(argv=None):
               f"| {busy} | {r['study_gpu_hours']:.1f} |")
     if args.output:
         with open(args.output, "w") as f:
-            json.dump({"machine": device_name, "host_cpu": host_cpu(), "results": results}, f,
+            json.dump({"machine": device_name, "host": host_machine(), "results": results}, f,
                       indent=1)
 
 
